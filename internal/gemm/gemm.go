@@ -27,6 +27,20 @@ func Gemm[T num.Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 	if m == 0 || n == 0 {
 		return
 	}
+	if k == 0 {
+		// An empty sum: BLAS rejects the leading dimensions, so scale here.
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j := range row {
+				if beta == 0 {
+					row[j] = 0
+				} else {
+					row[j] *= beta
+				}
+			}
+		}
+		return
+	}
 	switch aa := any(a).(type) {
 	case []float32:
 		impl32.Sgemm(trans(tA), trans(tB), m, n, k, float32(alpha), aa, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
