@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/foldkit/foldkit/internal/benchkit"
+	"github.com/foldkit/foldkit/internal/gemm"
+)
+
+// benchFactory builds one benchmarked computation of a module at size n
+// (residues) and s (sequences) and returns it with its FLOP count per call.
+type benchFactory func(n, s int, dtype string, backward bool) (run func() error, flops float64, err error)
+
+func knownBenches() []string {
+	var ks []string
+	for k := range benchModules {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func bench(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	module := fs.String("module", "", "module to run (foldkit modules lists them)")
+	n := fs.Int("n", 256, "residues (for sgemm: the matrix size)")
+	s := fs.Int("s", 0, "sequences (MSA modules; 0 = the module's default)")
+	dtype := fs.String("dtype", "float32", "float32 or float64")
+	backward := fs.Bool("backward", false, "time forward and backward")
+	repeats := fs.Int("repeats", 5, "timed repeats after one warm-up")
+	fs.SetOutput(stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *module == "" {
+		return errors.New("-module is required")
+	}
+	f, ok := benchModules[*module]
+	if !ok {
+		return fmt.Errorf("unknown module %q (known: %v)", *module, knownBenches())
+	}
+	if *n < 1 || *s < 0 || *repeats < 1 {
+		return fmt.Errorf("bad sizes: -n %d -s %d -repeats %d", *n, *s, *repeats)
+	}
+	if *dtype != "float32" && *dtype != "float64" {
+		return fmt.Errorf("-dtype %q: want float32 or float64", *dtype)
+	}
+	runF, flops, err := f(*n, *s, *dtype, *backward)
+	if err != nil {
+		return err
+	}
+	res, err := benchkit.Run(benchkit.Result{
+		Module: *module, N: *n, S: *s, DType: *dtype, Backend: "cpu", BLAS: gemm.Name(), Backward: *backward,
+	}, *repeats, flops, runF)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// sgemmBench multiplies two random n×n matrices.
+func sgemmBench(n, _ int, dtype string, _ bool) (func() error, float64, error) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	if dtype == "float64" {
+		a, b, c := randSlice[float64](rng, n*n), randSlice[float64](rng, n*n), make([]float64, n*n)
+		return func() error { gemm.Gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n); return nil }, gemm.Flops(n, n, n), nil
+	}
+	a, b, c := randSlice[float32](rng, n*n), randSlice[float32](rng, n*n), make([]float32, n*n)
+	return func() error { gemm.Gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n); return nil }, gemm.Flops(n, n, n), nil
+}
+
+func randSlice[T float32 | float64](rng *rand.Rand, n int) []T {
+	x := make([]T, n)
+	for i := range x {
+		x[i] = T(rng.NormFloat64())
+	}
+	return x
+}
