@@ -11,6 +11,7 @@ import (
 
 	"github.com/foldkit/foldkit/internal/benchkit"
 	"github.com/foldkit/foldkit/internal/gemm"
+	"github.com/foldkit/foldkit/rigid"
 )
 
 // benchFactory builds one benchmarked computation of a module at size n
@@ -81,4 +82,30 @@ func randSlice[T float32 | float64](rng *rand.Rand, n int) []T {
 		x[i] = T(rng.NormFloat64())
 	}
 	return x
+}
+
+// rigidBench composes two batches of n random frames (the -n flag counts
+// frames here); a composition costs 36 multiply-adds for the rotation and
+// 9 plus 3 adds for the translation: 2·(27+9)+3 ≈ 75 FLOPs.
+func rigidBench(n, _ int, dtype string, _ bool) (func() error, float64, error) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	if dtype == "float64" {
+		a, b := randomFrames[float64](rng, n), randomFrames[float64](rng, n)
+		dst := make([]rigid.Rigid[float64], n)
+		return func() error { return rigid.Compose(dst, a, b) }, 75 * float64(n), nil
+	}
+	a, b := randomFrames[float32](rng, n), randomFrames[float32](rng, n)
+	dst := make([]rigid.Rigid[float32], n)
+	return func() error { return rigid.Compose(dst, a, b) }, 75 * float64(n), nil
+}
+
+func randomFrames[T float32 | float64](rng *rand.Rand, n int) []rigid.Rigid[T] {
+	fs := make([]rigid.Rigid[T], n)
+	for i := range fs {
+		fs[i] = rigid.RandomRotation[T](rng)
+		for k := range fs[i].Trans {
+			fs[i].Trans[k] = T(rng.NormFloat64())
+		}
+	}
+	return fs
 }

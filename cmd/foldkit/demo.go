@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/foldkit/foldkit/internal/gemm"
 	"github.com/foldkit/foldkit/params"
 	"github.com/foldkit/foldkit/protein"
+	"github.com/foldkit/foldkit/rigid"
 )
 
 // demoA3M is a small built-in alignment (a query and four hits with
@@ -68,6 +70,7 @@ func demoSteps() []demoStep {
 	return []demoStep{
 		{"parse an A3M alignment", demoA3MParse},
 		{"AF2 MSA features from the alignment", demoFeatures},
+		{"rigid frames: group laws and Haar rotations", demoRigid},
 		{"parameter file round trip by AF2 names", demoParams},
 		{"sgemm 512³ through the selected BLAS", demoSgemm},
 	}
@@ -160,4 +163,32 @@ func demoSgemm() (string, error) {
 	}
 	s := time.Since(t0).Seconds()
 	return fmt.Sprintf("%.1f GFLOP/s (%s; build with -tags openblas for OpenBLAS)", reps*flops/s/1e9, gemm.Name()), nil
+}
+
+func demoRigid() (string, error) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	const n = 1000
+	a, b, c := randomFrames[float64](rng, n), randomFrames[float64](rng, n), randomFrames[float64](rng, n)
+	worstAssoc, worstInv, worstQuat := 0.0, 0.0, 0.0
+	for i := 0; i < n; i++ {
+		l := a[i].Compose(b[i]).Compose(c[i])
+		r := a[i].Compose(b[i].Compose(c[i]))
+		id := a[i].Compose(a[i].Invert())
+		q := rigid.RotToQuat(a[i].Rot)
+		back := rigid.QuatToRot(q)
+		for k := 0; k < 9; k++ {
+			worstAssoc = math.Max(worstAssoc, math.Abs(l.Rot[k]-r.Rot[k]))
+			want := 0.0
+			if k%4 == 0 {
+				want = 1
+			}
+			worstInv = math.Max(worstInv, math.Abs(id.Rot[k]-want))
+			worstQuat = math.Max(worstQuat, math.Abs(back[k]-a[i].Rot[k]))
+		}
+	}
+	// float64 products of unit-norm rotations: errors of a few ulp.
+	if worstAssoc > 1e-12 || worstInv > 1e-12 || worstQuat > 1e-12 {
+		return "", fmt.Errorf("errors %.2g %.2g %.2g exceed 1e-12", worstAssoc, worstInv, worstQuat)
+	}
+	return fmt.Sprintf("%d random frames: associativity %.1e, T∘T⁻¹−I %.1e, rot→quat→rot %.1e (float64)", n, worstAssoc, worstInv, worstQuat), nil
 }

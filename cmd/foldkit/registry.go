@@ -2,15 +2,18 @@ package main
 
 import (
 	"github.com/foldkit/foldkit/alphafold/features"
+	"github.com/foldkit/foldkit/rigid"
 )
 
 // caseRunners lists the reference-case kinds run-module knows, by meta
 // "case"; a name ending in "*" matches every case with that prefix.
 var caseRunners = map[string]caseRunner{
 	"msa_features_*": features.RunCase,
+	"rigid":          rigid.RunCase,
 }
 
 // benchModules lists the modules bench knows, by the name of their reference case.
 var benchModules = map[string]benchFactory{
 	"sgemm": sgemmBench,
+	"rigid": rigidBench,
 }
