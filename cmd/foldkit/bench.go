@@ -109,3 +109,11 @@ func randomFrames[T float32 | float64](rng *rand.Rand, n int) []rigid.Rigid[T] {
 	}
 	return fs
 }
+
+// moduleBench adapts a package's NewBench(module, n, s, dtype, backward) to
+// the bench table.
+func moduleBench(name string, nb func(module string, n, s int, dtype string, backward bool) (func() error, float64, error)) benchFactory {
+	return func(n, s int, dtype string, backward bool) (func() error, float64, error) {
+		return nb(name, n, s, dtype, backward)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/foldkit/foldkit/alphafold/features"
+	"github.com/foldkit/foldkit/ipa"
 	"github.com/foldkit/foldkit/rigid"
 )
 
@@ -10,10 +11,12 @@ import (
 var caseRunners = map[string]caseRunner{
 	"msa_features_*": features.RunCase,
 	"rigid":          rigid.RunCase,
+	"ipa":            ipa.RunCase,
 }
 
 // benchModules lists the modules bench knows, by the name of their reference case.
 var benchModules = map[string]benchFactory{
 	"sgemm": sgemmBench,
 	"rigid": rigidBench,
+	"ipa":   moduleBench("ipa", ipa.NewBench),
 }
