@@ -1,6 +1,8 @@
 package gemm
 
 import (
+	"runtime"
+
 	"gonum.org/v1/gonum/blas"
 
 	"github.com/foldkit/foldkit/internal/num"
@@ -55,3 +57,15 @@ func Gemm[T num.Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 // Flops returns the floating-point operation count of one m×n×k product,
 // 2·m·n·k, the convention used by every foldkit benchmark.
 func Flops(m, n, k int) float64 { return 2 * float64(m) * float64(n) * float64(k) }
+
+// Workers returns how many goroutines a caller should use to run independent
+// matrix products concurrently. OpenBLAS threads each call itself and slows
+// down badly (about 10× measured on the 2-core machine) when several
+// goroutines call it at once, so with OpenBLAS this is 1; gonum's pure-Go
+// BLAS splits only large products, so with it this is GOMAXPROCS.
+func Workers() int {
+	if implName == "openblas" {
+		return 1
+	}
+	return runtime.GOMAXPROCS(0)
+}
