@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"sort"
 
+	"github.com/foldkit/foldkit/internal/attn"
 	"github.com/foldkit/foldkit/internal/benchkit"
 	"github.com/foldkit/foldkit/internal/gemm"
 	"github.com/foldkit/foldkit/rigid"
@@ -116,4 +118,46 @@ func moduleBench(name string, nb func(module string, n, s int, dtype string, bac
 	return func(n, s int, dtype string, backward bool) (func() error, float64, error) {
 		return nb(name, n, s, dtype, backward)
 	}
+}
+
+// attentionBench runs the shared streaming attention core at the
+// triangle-attention shape: n batch rows of n queries and n keys, 4 heads of
+// 32 channels, a pair bias and a key mask. FLOPs: Dims.Flops (4·B·H·Lq·Lk·C)
+// forward, plus Dims.BackwardFlops with -backward.
+func attentionBench(n, _ int, dtype string, backward bool) (func() error, float64, error) {
+	if dtype == "float64" {
+		return attentionBenchT[float64](n, backward)
+	}
+	return attentionBenchT[float32](n, backward)
+}
+
+func attentionBenchT[T float32 | float64](n int, backward bool) (func() error, float64, error) {
+	const h, c = 4, 32
+	rng := rand.New(rand.NewPCG(5, 5))
+	d := attn.Dims{Batch: n, Heads: h, Lq: n, Lk: n, C: c, Cv: c, KVHeads: h}
+	lay := attn.Layout{Batch: n * h * c, Row: h * c}
+	size := n * n * h * c
+	mask := make([]T, n*n)
+	for i := range mask {
+		mask[i] = 1
+	}
+	p := &attn.Problem[T]{
+		Dims: d, Q: randSlice[T](rng, size), QL: lay, K: randSlice[T](rng, size), KL: lay,
+		V: randSlice[T](rng, size), VL: lay, Scale: T(1 / math.Sqrt(c)),
+		PairBias: randSlice[T](rng, h*n*n), KeyMask: mask, MaskBias: attn.EvoformerMaskBias,
+	}
+	o := make([]T, size)
+	lse := make([]T, n*h*n)
+	flops := d.Flops()
+	if !backward {
+		return func() error { return attn.Forward(p, o, lay, lse) }, flops, nil
+	}
+	do := randSlice[T](rng, size)
+	dq, dk, dv, db := make([]T, size), make([]T, size), make([]T, size), make([]T, h*n*n)
+	return func() error {
+		if err := attn.Forward(p, o, lay, lse); err != nil {
+			return err
+		}
+		return attn.Backward(p, o, lay, lse, do, dq, dk, dv, db)
+	}, flops + d.BackwardFlops(), nil
 }

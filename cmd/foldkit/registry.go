@@ -16,7 +16,8 @@ var caseRunners = map[string]caseRunner{
 
 // benchModules lists the modules bench knows, by the name of their reference case.
 var benchModules = map[string]benchFactory{
-	"sgemm": sgemmBench,
-	"rigid": rigidBench,
-	"ipa":   moduleBench("ipa", ipa.NewBench),
+	"sgemm":     sgemmBench,
+	"attention": attentionBench,
+	"rigid":     rigidBench,
+	"ipa":       moduleBench("ipa", ipa.NewBench),
 }
