@@ -3,15 +3,19 @@ package main
 import (
 	"github.com/foldkit/foldkit/alphafold/features"
 	"github.com/foldkit/foldkit/ipa"
+	"github.com/foldkit/foldkit/msaattn"
 	"github.com/foldkit/foldkit/rigid"
 )
 
 // caseRunners lists the reference-case kinds run-module knows, by meta
 // "case"; a name ending in "*" matches every case with that prefix.
 var caseRunners = map[string]caseRunner{
-	"msa_features_*": features.RunCase,
-	"rigid":          rigid.RunCase,
-	"ipa":            ipa.RunCase,
+	"msa_features_*":              features.RunCase,
+	"rigid":                       rigid.RunCase,
+	"ipa":                         ipa.RunCase,
+	"msa_row_attention":           msaattn.RunCase,
+	"msa_column_attention":        msaattn.RunCase,
+	"msa_column_global_attention": msaattn.RunCase,
 }
 
 // benchModules lists the modules bench knows, by the name of their reference case.
