@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/foldkit/foldkit/alphafold"
 	"github.com/foldkit/foldkit/alphafold/features"
 	"github.com/foldkit/foldkit/ipa"
 	"github.com/foldkit/foldkit/msaattn"
@@ -11,6 +12,7 @@ import (
 // "case"; a name ending in "*" matches every case with that prefix.
 var caseRunners = map[string]caseRunner{
 	"msa_features_*":              features.RunCase,
+	"protein_*":                   alphafold.RunProteinCase,
 	"rigid":                       rigid.RunCase,
 	"ipa":                         ipa.RunCase,
 	"msa_row_attention":           msaattn.RunCase,
@@ -20,8 +22,11 @@ var caseRunners = map[string]caseRunner{
 
 // benchModules lists the modules bench knows, by the name of their reference case.
 var benchModules = map[string]benchFactory{
-	"sgemm":     sgemmBench,
-	"attention": attentionBench,
-	"rigid":     rigidBench,
-	"ipa":       moduleBench("ipa", ipa.NewBench),
+	"sgemm":                       sgemmBench,
+	"attention":                   attentionBench,
+	"rigid":                       rigidBench,
+	"ipa":                         moduleBench("ipa", ipa.NewBench),
+	"msa_row_attention":           moduleBench("msa_row_attention", msaattn.NewBench),
+	"msa_column_attention":        moduleBench("msa_column_attention", msaattn.NewBench),
+	"msa_column_global_attention": moduleBench("msa_column_global_attention", msaattn.NewBench),
 }
