@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs foldkit's CUDA benchmarks and PyTorch's on the same GPU and prints
+# the ratios. On the build machine first:
+#   ../shared/gpu/build.sh ./internal/backend
+# then with the device tool: command "bash benchmarks/cuda/run.sh", carry [".gpu"].
+# Writes torch.json, go_bench.txt and compare.json under $OUT (or /tmp).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=${OUT:-/tmp}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+# cuBLAS is loaded at run time: put whichever libcublas is installed on the path.
+for f in $(find / -xdev \( -name 'libcublas.so.1[0-9]*' -o -name 'libcublasLt.so.1[0-9]*' \) 2>/dev/null | sort -u); do
+  export LD_LIBRARY_PATH="$(dirname "$f")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+bin="$root/.gpu/bin/backend.test"
+[ -e "$bin.gz" ] && gunzip -f "$bin.gz"
+chmod +x "$bin"
+python3 "$root/benchmarks/cuda/torch_bench.py" > "$out/torch.json"
+"$bin" -test.run '^$' -test.bench 'CUDA' -test.benchtime 10x | tee "$out/go_bench.txt"
+python3 "$root/benchmarks/cuda/compare.py" "$out/torch.json" "$out/go_bench.txt" | tee "$out/compare.json"
