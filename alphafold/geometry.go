@@ -53,34 +53,6 @@ func geoAtom[T num.Float](positions []T, i, k int) [3]T {
 	return [3]T{positions[o], positions[o+1], positions[o+2]}
 }
 
-// geoThreePoints is the frame of rigid.FromThreePoints (AF2's
-// Rigid.from_3_points with 1e-8 inside both square roots), computed
-// without its error path: AF2 builds frames from absent atoms (zeros) too
-// and masks them afterwards, and about a third of the frames of a real
-// structure are such degenerate ones, for which rigid.FromThreePoints
-// would format an error message each time. The normalisations divide, as
-// AF2's code does; TestThreePointsMatchesRigid checks the agreement.
-func geoThreePoints[T num.Float](pNegX, origin, pXY [3]T) rigid.Rigid[T] {
-	const eps = rigid.FromThreePointsEps
-	v := [3]T{origin[0] - pNegX[0], origin[1] - pNegX[1], origin[2] - pNegX[2]}
-	u := [3]T{pXY[0] - origin[0], pXY[1] - origin[1], pXY[2] - origin[2]}
-	d0 := T(math.Sqrt(float64(v[0]*v[0] + v[1]*v[1] + v[2]*v[2] + eps)))
-	e0 := [3]T{v[0] / d0, v[1] / d0, v[2] / d0}
-	dot := e0[0]*u[0] + e0[1]*u[1] + e0[2]*u[2]
-	w := [3]T{u[0] - dot*e0[0], u[1] - dot*e0[1], u[2] - dot*e0[2]}
-	d1 := T(math.Sqrt(float64(w[0]*w[0] + w[1]*w[1] + w[2]*w[2] + eps)))
-	e1 := [3]T{w[0] / d1, w[1] / d1, w[2] / d1}
-	e2 := [3]T{
-		e0[1]*e1[2] - e0[2]*e1[1],
-		e0[2]*e1[0] - e0[0]*e1[2],
-		e0[0]*e1[1] - e0[1]*e1[0],
-	}
-	return rigid.Rigid[T]{
-		Rot:   [9]T{e0[0], e1[0], e2[0], e0[1], e1[1], e2[1], e0[2], e1[2], e2[2]},
-		Trans: origin,
-	}
-}
-
 // Atom14Maps holds the per-residue maps between the atom37 and atom14
 // layouts and the atoms each residue type has (AF2's make_atom14_masks).
 type Atom14Maps[T num.Float] struct {
@@ -253,7 +225,10 @@ func geoFrames[T num.Float](aatype []int, positions, mask []T) *GroupFrames[T] {
 	for i, a := range aatype {
 		for grp := range geoNG {
 			b := base[a][grp]
-			f := geoThreePoints(geoAtom(positions, i, b[0]), geoAtom(positions, i, b[1]), geoAtom(positions, i, b[2]))
+			// AF2 builds frames from absent atoms (zeros) too and masks
+			// them afterwards, so ErrDegenerate (the only error: the
+			// positions are finite) is expected and ignored here.
+			f, _ := rigid.FromThreePoints(geoAtom(positions, i, b[0]), geoAtom(positions, i, b[1]), geoAtom(positions, i, b[2]))
 			if grp == 0 {
 				// Compose with diag(−1, 1, −1): negate columns 0 and 2.
 				for r := range 3 {
@@ -293,7 +268,7 @@ func BackboneFrames[T num.Float](positions, mask []T) ([]rigid.Rigid[T], []T, er
 	frames := make([]rigid.Rigid[T], n)
 	exists := make([]T, n)
 	for i := range n {
-		f := geoThreePoints(geoAtom(positions, i, residue.AtomC), geoAtom(positions, i, residue.AtomCA), geoAtom(positions, i, residue.AtomN))
+		f, _ := rigid.FromThreePoints(geoAtom(positions, i, residue.AtomC), geoAtom(positions, i, residue.AtomCA), geoAtom(positions, i, residue.AtomN)) // degenerate for missing atoms, masked
 		for r := range 3 {
 			f.Rot[3*r] = -f.Rot[3*r]
 			f.Rot[3*r+2] = -f.Rot[3*r+2]
@@ -389,7 +364,7 @@ func geoTorsions[T num.Float](aatype []int, positions, mask []T) *TorsionAngles[
 			tmask[3+k] = T(chiMask[a][k]) * m(c[0]) * m(c[1]) * m(c[2]) * m(c[3])
 		}
 		for t := range geoNTor {
-			f := geoThreePoints(atoms[t][1], atoms[t][2], atoms[t][0])
+			f, _ := rigid.FromThreePoints(atoms[t][1], atoms[t][2], atoms[t][0]) // degenerate for missing atoms, masked
 			rel := f.InvertApply(atoms[t][3])
 			s, c := rel[2], rel[1]
 			d := T(math.Sqrt(float64(s*s + c*c + eps)))

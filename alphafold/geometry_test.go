@@ -625,30 +625,3 @@ func geoBench[T num.Float](b *testing.B, s *protein.Structure) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*s.Len()), "ns/residue")
 }
-
-// TestThreePointsMatchesRigid checks the local three-point frame against
-// rigid.FromThreePoints on random and degenerate points: they differ only
-// in dividing rather than multiplying by a reciprocal (a few ulp).
-func TestThreePointsMatchesRigid(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	pts := func() [3]float64 {
-		return [3]float64{50 * rng.NormFloat64(), 50 * rng.NormFloat64(), 50 * rng.NormFloat64()}
-	}
-	p := pts()
-	cases := [][3][3]float64{{{}, {}, {}}, {p, p, p}, {{}, {}, p}, {p, {}, {}}}
-	for range 200 {
-		cases = append(cases, [3][3]float64{pts(), pts(), pts()})
-	}
-	for _, c := range cases {
-		got := geoThreePoints(c[0], c[1], c[2])
-		want, _ := rigid.FromThreePoints(c[0], c[1], c[2])
-		for k := range 9 {
-			if math.Abs(got.Rot[k]-want.Rot[k]) > 1e-14 {
-				t.Fatalf("points %v: rotation %v, rigid gives %v", c, got.Rot, want.Rot)
-			}
-		}
-		if got.Trans != want.Trans {
-			t.Fatalf("points %v: origin %v, rigid gives %v", c, got.Trans, want.Trans)
-		}
-	}
-}

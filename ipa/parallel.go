@@ -1,7 +1,6 @@
 package ipa
 
 import (
-	"runtime"
 	"sync"
 
 	"github.com/foldkit/foldkit/internal/gemm"
@@ -13,15 +12,16 @@ import (
 const minParallelWork = 1 << 16
 
 // workers returns how many goroutines forRows uses for n rows of work
-// multiply-adds each: GOMAXPROCS of them, at most one per row; one when the
-// loop is small, and one with OpenBLAS, which threads every product itself
-// and slows down by an order of magnitude when several goroutines call it at
-// once (measured: IPA forward at N = 512 went from 0.23 s to 2.6 s).
+// multiply-adds each: gemm.Workers() of them, at most one per row, and one
+// when the loop is small. gemm.Workers is GOMAXPROCS with gonum's BLAS and 1
+// with OpenBLAS, which threads every product itself and slows down by an
+// order of magnitude when several goroutines call it at once (measured: IPA
+// forward at N = 512 went from 0.23 s to 2.6 s).
 func workers(n, work int) int {
-	if n*work < minParallelWork || gemm.Name() == "openblas" {
+	if n*work < minParallelWork {
 		return 1
 	}
-	return max(1, min(n, runtime.GOMAXPROCS(0)))
+	return max(1, min(n, gemm.Workers()))
 }
 
 // forRows calls f(w, lo, hi) for nw disjoint ranges [lo, hi) covering

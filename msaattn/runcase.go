@@ -146,11 +146,6 @@ func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set
 			putErr = params.Put(res, name, shape, x)
 		}
 	}
-	putParams := func(prefix string, ts []param[T]) {
-		for _, t := range ts {
-			put("grad/params/"+prefix+t.name, t.shape, *t.data)
-		}
-	}
 	msaShape := []int{s, n, c}
 
 	switch meta.Case {
@@ -185,7 +180,9 @@ func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set
 			}
 			put("grad/in/msa", msaShape, g.MSA)
 			put("grad/in/z", []int{n, n, cfg.PairChannels}, g.Z)
-			putParams(RowPrefix, g.Params.tensors(cfg))
+			if err := g.Params.Save(res, "grad/params/"); err != nil {
+				return nil, err
+			}
 		}
 
 	case CaseColumn:
@@ -214,7 +211,9 @@ func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set
 				return nil, err
 			}
 			put("grad/in/msa", msaShape, g.MSA)
-			putParams(ColumnPrefix, g.Params.tensors(cfg))
+			if err := g.Params.Save(res, "grad/params/"); err != nil {
+				return nil, err
+			}
 		}
 
 	case CaseGlobalColumn:
@@ -246,7 +245,9 @@ func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set
 				return nil, err
 			}
 			put("grad/in/msa", msaShape, g.MSA)
-			putParams(GlobalColumnPrefix, g.Params.tensors(cfg))
+			if err := g.Params.Save(res, "grad/params/"); err != nil {
+				return nil, err
+			}
 		}
 
 	default:

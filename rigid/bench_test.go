@@ -121,3 +121,36 @@ func BenchmarkTorsionFrames(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*n/b.Elapsed().Seconds(), "residues/s")
 }
+
+// BenchmarkFromThreePoints builds frames from valid points and from
+// degenerate ones (all zero, as AF2's frames of missing atoms are), the two
+// paths that ground-truth geometry takes; ns/frame is per call.
+func BenchmarkFromThreePoints(b *testing.B) {
+	const n = 4096
+	rng := rand.New(rand.NewPCG(4, 1))
+	valid := make([][3][3]float32, n)
+	for i := range valid {
+		for k := range 3 {
+			valid[i][k] = [3]float32{10 * float32(rng.NormFloat64()), 10 * float32(rng.NormFloat64()), 10 * float32(rng.NormFloat64())}
+		}
+	}
+	degenerate := make([][3][3]float32, n)
+	for _, bc := range []struct {
+		name string
+		pts  [][3][3]float32
+	}{{"valid", valid}, {"degenerate", degenerate}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var sink float32
+			for b.Loop() {
+				for _, p := range bc.pts {
+					f, _ := rigid.FromThreePoints(p[0], p[1], p[2])
+					sink += f.Rot[0]
+				}
+			}
+			if math.IsNaN(float64(sink)) {
+				b.Fatal("NaN frame")
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*n), "ns/frame")
+		})
+	}
+}

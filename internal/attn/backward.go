@@ -42,7 +42,8 @@ const renormAbove = 512
 // end. That is the only memory beyond the tiles: at most (workers − 1)
 // buffers when KVHeads = Heads (work is ordered head-major), and
 // (workers − 1)·Heads when KVHeads = 1; none with one worker or without
-// dPairBias. The result is deterministic for a given GOMAXPROCS.
+// dPairBias. The result is deterministic for a given gemm.Workers()
+// (GOMAXPROCS, or 1 with OpenBLAS).
 func Backward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T, do []T, dq, dk, dv, dPairBias []T) error {
 	if err := p.check(); err != nil {
 		return err
@@ -93,7 +94,7 @@ func Backward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T, do []T, dq,
 	if perHead {
 		n *= d.Heads
 	}
-	workers := min(runtime.GOMAXPROCS(0), n)
+	workers := min(gemm.Workers(), n) // every worker calls gemm.Gemm
 	lo := func(w int) int { return w * n / workers }
 	headsOf := func(w int) (h0, h1 int) {
 		if !perHead {
@@ -169,7 +170,7 @@ func Backward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T, do []T, dq,
 	if len(shared) > 0 {
 		const chunk = 4096
 		nc := (plane + chunk - 1) / chunk
-		run(len(shared)*nc, func() func(int) {
+		run(len(shared)*nc, runtime.GOMAXPROCS(0), func() func(int) {
 			return func(i int) {
 				h := shared[i/nc]
 				a := (i % nc) * chunk
@@ -335,11 +336,11 @@ func (w *bwdWorker[T]) renorm(b, h, q0, nq int) {
 			}
 			row := s[i*nk : (i+1)*nk]
 			if mx := rowMax(row, m[i]); mx > m[i] {
-				l[i] *= expT(m[i] - mx) // 0 while m[i] = −Inf
+				l[i] *= num.FastExp(m[i] - mx) // 0 while m[i] = −Inf
 				m[i] = mx
 			}
 			for _, x := range row {
-				l[i] += expT(x - m[i])
+				l[i] += num.FastExp(x - m[i])
 			}
 		}
 	}

@@ -169,7 +169,7 @@ func TestMemoryIsTiled(t *testing.T) {
 	o, lse, do := make([]float64, n), make([]float64, batch*heads*l), rnd(n)
 	dq, dk, dv, dpb := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, heads*l*l)
 
-	workers := uint64(min(runtime.GOMAXPROCS(0), batch*heads*(l/DefaultTileQ)))
+	workers := uint64(min(gemm.Workers(), batch*heads*(l/DefaultTileQ)))
 	const elem = 8
 	tile := uint64(DefaultTileQ * DefaultTileK)
 	// Per worker: the logit tile, the TileQ×Cv accumulator, two TileQ-long
@@ -187,7 +187,7 @@ func TestMemoryIsTiled(t *testing.T) {
 		t.Errorf("Forward allocated %d B, want ≤ %d B (O(tile) per worker)", got, fwdBound)
 	}
 
-	bw := uint64(min(runtime.GOMAXPROCS(0), batch*heads))
+	bw := uint64(min(gemm.Workers(), batch*heads))
 	// Per worker: the logit and dP tiles, five TileQ-long and one
 	// TileK-long vector.
 	bwdBound := bw * ((2*tile+uint64(5*DefaultTileQ+DefaultTileK))*elem + 16<<10)

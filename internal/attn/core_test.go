@@ -425,48 +425,6 @@ func TestCoreErrors(t *testing.T) {
 	})
 }
 
-// TestExp32 compares exp32 with math.Exp rounded to float32 on a dense
-// sweep of the range softmax uses, and at the edges.
-func TestExp32(t *testing.T) {
-	worst := 0.0
-	check := func(x float32) {
-		want := float32(math.Exp(float64(x)))
-		got := exp32(x)
-		if want < math.SmallestNonzeroFloat32*(1<<23) { // below the smallest normal: flushed
-			if got != 0 && got != want {
-				t.Fatalf("exp32(%v) = %v, want 0 or %v", x, got, want)
-			}
-			return
-		}
-		if math.IsInf(float64(want), 1) {
-			if !math.IsInf(float64(got), 1) {
-				t.Fatalf("exp32(%v) = %v, want +Inf", x, got)
-			}
-			return
-		}
-		// Distance in units in the last place of float32.
-		ulp := float64(math.Nextafter32(want, float32(math.Inf(1))) - want)
-		e := math.Abs(float64(got)-float64(want)) / ulp
-		worst = math.Max(worst, e)
-		// Before its final rounding exp32 is within ~1e-12 relative of
-		// e^x, so it can differ from math.Exp's rounding only where e^x
-		// lies within 1e-12 of a rounding boundary, and then by one ulp.
-		if e > 1 {
-			t.Fatalf("exp32(%v) = %v, want %v (%.2f ulp)", x, got, want, e)
-		}
-	}
-	for x := float32(-90); x < 89; x += 1.0 / 4096 {
-		check(x)
-	}
-	for _, x := range []float32{0, -0.0, 1e-30, -1e-30, -87.33654, -87.3365, 88.7228, -1e9} {
-		check(x)
-	}
-	if exp32(float32(math.Inf(-1))) != 0 || !math.IsInf(float64(exp32(float32(math.Inf(1)))), 1) || !math.IsNaN(float64(exp32(float32(math.NaN())))) {
-		t.Error("exp32 mishandles ±Inf or NaN")
-	}
-	t.Logf("exp32: max error %.3f ulp of float32", worst)
-}
-
 // TestBackwardWorkerSplits runs Backward with several worker counts, so that
 // heads of dPairBias are shared between workers (private buffers summed at
 // the end) and work ranges split heads unevenly, and compares each with the

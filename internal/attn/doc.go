@@ -16,7 +16,8 @@
 // and sums, and never an Lq×Lk matrix. It saves the log-sum-exp of every
 // row, from which Backward recomputes the probabilities tile by tile. The
 // products on tiles go through gemm.Gemm with the tensors' own row strides.
-// Work is spread over runtime.GOMAXPROCS goroutines with per-worker scratch;
+// Work is spread over gemm.Workers() goroutines (GOMAXPROCS, or one with
+// OpenBLAS, which threads each product itself) with per-worker scratch;
 // nothing is global.
 //
 // Tensors are flat slices addressed through a Layout, so that callers pass

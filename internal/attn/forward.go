@@ -3,7 +3,6 @@ package attn
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -22,8 +21,8 @@ import (
 // of every logit row, which Backward needs to recompute the softmax. o and
 // lse must not overlap the inputs.
 //
-// The work is spread over runtime.GOMAXPROCS goroutines by (batch, head,
-// query tile); each holds its own scratch. Forward returns an error wrapping
+// The work is spread over gemm.Workers() goroutines (GOMAXPROCS, or one
+// with OpenBLAS) by (batch, head, query tile); each holds its own scratch. Forward returns an error wrapping
 // num.ErrShape for inconsistent sizes or layouts, and num.ErrNaN for
 // non-finite inputs.
 func Forward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T) error {
@@ -45,7 +44,7 @@ func Forward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T) error {
 	tq, _ := p.tiles()
 	nqb := (d.Lq + tq - 1) / tq
 	items := d.Batch * d.Heads * nqb
-	run(items, func() func(int) {
+	run(items, gemm.Workers(), func() func(int) {
 		w := newFwdWorker(p)
 		return func(i int) {
 			qb := i % nqb
@@ -57,10 +56,13 @@ func Forward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T) error {
 }
 
 // run calls the item function made by newWorker for items 0..n-1 on up to
-// runtime.GOMAXPROCS goroutines, each pulling the next item from a shared
-// counter; newWorker is called once per goroutine to set up its scratch.
-func run(n int, newWorker func() func(int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
+// maxWorkers goroutines, each pulling the next item from a shared counter;
+// newWorker is called once per goroutine to set up its scratch. Items that
+// call gemm.Gemm pass gemm.Workers() as maxWorkers (OpenBLAS threads each
+// product itself and slows down when called concurrently); elementwise
+// items pass runtime.GOMAXPROCS(0).
+func run(n, maxWorkers int, newWorker func() func(int)) {
+	workers := min(maxWorkers, n)
 	if workers <= 1 {
 		f := newWorker()
 		for i := 0; i < n; i++ {
@@ -136,7 +138,7 @@ func (w *fwdWorker[T]) block(b, h, q0 int, o []T, oL Layout, lse []T) {
 			sum := expShiftSum(row, mNew)
 			if mOld != mNew && k0 > 0 {
 				// Rescale the running sum and numerator to the new maximum.
-				corr := expT(mOld - mNew)
+				corr := num.FastExp(mOld - mNew)
 				l[i] *= corr
 				a := acc[i*cv : (i+1)*cv]
 				for c := range a {

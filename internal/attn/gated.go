@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 
 	"github.com/foldkit/foldkit/internal/gemm"
 	"github.com/foldkit/foldkit/internal/num"
@@ -475,7 +476,7 @@ func grow[T num.Float](buf []T, n int) []T {
 // 0..n-1, in parallel.
 func forChunks(n, chunk int, f func(lo, hi int)) {
 	nc := (n + chunk - 1) / chunk
-	run(nc, func() func(int) {
+	run(nc, runtime.GOMAXPROCS(0), func() func(int) {
 		return func(i int) { f(i*chunk, min((i+1)*chunk, n)) }
 	})
 }
