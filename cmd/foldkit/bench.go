@@ -16,13 +16,16 @@ import (
 	"github.com/foldkit/foldkit/rigid"
 )
 
+// errBackwardModel: the whole model has no backward pass to time.
+var errBackwardModel = errors.New("the whole model is benchmarked in inference only (no -backward)")
+
 // benchFactory builds one benchmarked computation of a module at size n
 // (residues) and s (sequences) and returns it with its FLOP count per call.
 type benchFactory func(n, s int, dtype string, backward bool) (run func() error, flops float64, err error)
 
 func knownBenches() []string {
 	var ks []string
-	for k := range benchModules {
+	for k := range benchModules() {
 		ks = append(ks, k)
 	}
 	sort.Strings(ks)
@@ -44,7 +47,7 @@ func bench(args []string, stdout io.Writer) error {
 	if *module == "" {
 		return errors.New("-module is required")
 	}
-	f, ok := benchModules[*module]
+	f, ok := benchModules()[*module]
 	if !ok {
 		return fmt.Errorf("unknown module %q (known: %v)", *module, knownBenches())
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"time"
 
@@ -41,12 +42,22 @@ type demoStep struct {
 func demo(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(w)
+	out := fs.String("out", "", "directory for the demo prediction's files (default: a temporary directory, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	dir := *out
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "foldkit-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
 	fmt.Fprintf(w, "foldkit demo (BLAS: %s)\n\n", gemm.Name())
 	failed := 0
-	for i, s := range demoSteps() {
+	for i, s := range demoSteps(dir, w) {
 		t0 := time.Now()
 		msg, err := s.run()
 		d := time.Since(t0).Round(time.Millisecond)
@@ -58,21 +69,25 @@ func demo(args []string, w io.Writer) error {
 		fmt.Fprintf(w, "%2d. %-44s ok (%v)\n    %s\n", i+1, s.name, d, msg)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Real predictions need DeepMind's released parameters (params_model_*.npz);")
-	fmt.Fprintln(w, "this demo uses only built-in data and random parameters.")
+	fmt.Fprintln(w, "The demo model has random parameters, so its structure means nothing. Real predictions")
+	fmt.Fprintln(w, "need DeepMind's released parameters (params_model_{1..5}[_ptm].npz, from the AlphaFold")
+	fmt.Fprintln(w, "repository's download script); pass one to predict:")
+	fmt.Fprintln(w, "    go run -tags openblas ./cmd/foldkit predict -params params_model_1_ptm.npz -msa query.a3m -out out query.fasta")
 	if failed > 0 {
 		return fmt.Errorf("%d demo checks failed", failed)
 	}
 	return nil
 }
 
-func demoSteps() []demoStep {
+func demoSteps(dir string, w io.Writer) []demoStep {
+	progress := func(line string) { fmt.Fprintf(w, "      %s\n", line) }
 	return []demoStep{
 		{"parse an A3M alignment", demoA3MParse},
 		{"AF2 MSA features from the alignment", demoFeatures},
 		{"rigid frames: group laws and Haar rotations", demoRigid},
 		{"parameter file round trip by AF2 names", demoParams},
 		{"sgemm 512³ through the selected BLAS", demoSgemm},
+		{"whole model (AF2 widths, 2+1 blocks, 3 recycles)", func() (string, error) { return demoModel(dir, progress) }},
 	}
 }
 

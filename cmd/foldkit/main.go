@@ -3,6 +3,7 @@
 // Usage:
 //
 //	foldkit demo
+//	foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-out DIR] seq.fasta
 //	foldkit run-module [-dtype float32|float64] [-backend cpu] [-grad] CASE.npz RESULT.npz
 //	foldkit bench -module NAME -n N [-s S] [-dtype float32|float64] [-backward] [-repeats R]
 //	foldkit modules
@@ -34,6 +35,7 @@ const usage = `foldkit: AlphaFold2 building blocks in Go
 Commands:
   demo        run the built-in demonstration and print what it checked
   run-module  run one module on a reference-case file: foldkit run-module [-dtype float32|float64] [-backend cpu] [-grad] CASE.npz RESULT.npz
+  predict     predict a structure: foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-out DIR] seq.fasta
   bench       benchmark one module: foldkit bench -module NAME -n N [-s S] [-dtype float32] [-backward] [-repeats R]
   modules     list the modules run-module and bench know
 `
@@ -51,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runModule(args[1:], stdout)
 	case "bench":
 		err = bench(args[1:], stdout)
+	case "predict":
+		err = predict(args[1:], stdout, stderr)
 	case "modules":
 		err = listModules(stdout)
 	case "-h", "-help", "--help", "help":

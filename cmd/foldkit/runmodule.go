@@ -19,10 +19,10 @@ type caseRunner func(cs *params.Set, dtype string, grad bool) (*params.Set, erro
 // caseKind maps a case name (meta "case") to its runner; names ending in "*"
 // match by prefix (protein_*, msa_features_*).
 func findRunner(name string) (caseRunner, bool) {
-	if r, ok := caseRunners[name]; ok {
+	if r, ok := caseRunners()[name]; ok {
 		return r, true
 	}
-	for k, r := range caseRunners {
+	for k, r := range caseRunners() {
 		if p, ok := strings.CutSuffix(k, "*"); ok && strings.HasPrefix(name, p) {
 			return r, true
 		}
@@ -104,7 +104,7 @@ func runCase(cs *params.Set, dtype string, grad bool) (*params.Set, string, erro
 
 func knownCases() []string {
 	var ks []string
-	for k := range caseRunners {
+	for k := range caseRunners() {
 		ks = append(ks, k)
 	}
 	sort.Strings(ks)

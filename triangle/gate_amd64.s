@@ -1,0 +1,417 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Vectorised float32 sigmoid gates for AVX2 with FMA (eight lanes).
+//
+// sigmoid(t) = 1/(1 + exp(-t)); exp is Cephes' expf: v = -t clamped to
+// [-87, 88], n = round(v·log2 e), r = v − n·ln 2 (ln 2 split in two
+// parts), exp(r) by a degree-7 polynomial, times 2^n built in the exponent
+// bits. The relative error of exp is below 2e-7 over the clamp range, so the
+// gate is exact to about two float32 ulp.
+
+// Each constant is replicated eight times so that it can be a 256-bit memory
+// operand.
+#define CONST8(name, bits) \
+	DATA name<>+0(SB)/4, $bits; \
+	DATA name<>+4(SB)/4, $bits; \
+	DATA name<>+8(SB)/4, $bits; \
+	DATA name<>+12(SB)/4, $bits; \
+	DATA name<>+16(SB)/4, $bits; \
+	DATA name<>+20(SB)/4, $bits; \
+	DATA name<>+24(SB)/4, $bits; \
+	DATA name<>+28(SB)/4, $bits; \
+	GLOBL name<>(SB), RODATA|NOPTR, $32
+
+CONST8(sgnmask, 0x80000000)
+CONST8(exphi, 0x42b00000)   // 88: 2^n stays finite
+CONST8(explo, 0xc2ae0000)   // -87: 2^n stays normal
+CONST8(log2e, 0x3fb8aa3b)   // 1.44269504088896341
+CONST8(ln2hi, 0x3f318000)   // 0.693359375
+CONST8(ln2lo, 0xb95e8083)   // -2.12194440e-4
+CONST8(p0, 0x3950696f)      // 1.9875691500e-4
+CONST8(p1, 0x3ab743ce)      // 1.3981999507e-3
+CONST8(p2, 0x3c088908)      // 8.3334519073e-3
+CONST8(p3, 0x3d2aa9c1)      // 4.1665795894e-2
+CONST8(p4, 0x3e2aaaaa)      // 1.6666665459e-1
+CONST8(p5, 0x3f000000)      // 5.0000001201e-1
+CONST8(one, 0x3f800000)     // 1
+CONST8(bias127, 0x0000007f) // exponent bias (int32)
+
+// SIGMOID replaces the eight lanes of X by sigmoid(X). It uses T1, T2, T3
+// and needs Y13 = 1.0 in every lane.
+#define SIGMOID(X, T1, T2, T3) \
+	VXORPS     sgnmask<>(SB), X, X; \
+	VMINPS     exphi<>(SB), X, X; \
+	VMAXPS     explo<>(SB), X, X; \
+	VMULPS     log2e<>(SB), X, T1; \
+	VROUNDPS   $0, T1, T1; \
+	VFNMADD231PS ln2hi<>(SB), T1, X; \
+	VFNMADD231PS ln2lo<>(SB), T1, X; \
+	VMOVUPS    p0<>(SB), T2; \
+	VFMADD213PS p1<>(SB), X, T2; \
+	VFMADD213PS p2<>(SB), X, T2; \
+	VFMADD213PS p3<>(SB), X, T2; \
+	VFMADD213PS p4<>(SB), X, T2; \
+	VFMADD213PS p5<>(SB), X, T2; \
+	VMULPS     X, X, T3; \
+	VFMADD213PS X, T3, T2; \
+	VADDPS     Y13, T2, T2; \
+	VCVTPS2DQ  T1, T1; \
+	VPADDD     bias127<>(SB), T1, T1; \
+	VPSLLD     $23, T1, T1; \
+	VMULPS     T1, T2, T2; \
+	VADDPS     Y13, T2, T2; \
+	VDIVPS     T2, Y13, X
+
+// func gateMaskAVX2(dst, x, y, m *float32, n int, bx, by float32)
+// dst[i] = m[i]·(x[i]+bx)·sigmoid(y[i]+by) for i < n, n a multiple of 8.
+TEXT ·gateMaskAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ m+24(FP), R8
+	MOVQ n+32(FP), CX
+	VBROADCASTSS bx+40(FP), Y14
+	VBROADCASTSS by+44(FP), Y15
+	VMOVUPS one<>(SB), Y13
+	XORQ AX, AX
+	SHLQ $2, CX
+
+gmloop:
+	CMPQ AX, CX
+	JGE  gmdone
+	VMOVUPS (DX)(AX*1), Y0
+	VADDPS  Y15, Y0, Y0
+	SIGMOID(Y0, Y1, Y2, Y3)
+	VMOVUPS (SI)(AX*1), Y4
+	VADDPS  Y14, Y4, Y4
+	VMULPS  Y4, Y0, Y0
+	VMULPS  (R8)(AX*1), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     gmloop
+
+gmdone:
+	VZEROUPPER
+	RET
+
+// func gateVecAVX2(dst, x, y, bx, by *float32, n int)
+// dst[i] = (x[i]+bx[i])·sigmoid(y[i]+by[i]) for i < n, n a multiple of 8.
+TEXT ·gateVecAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ bx+24(FP), R8
+	MOVQ by+32(FP), R9
+	MOVQ n+40(FP), CX
+	VMOVUPS one<>(SB), Y13
+	XORQ AX, AX
+	SHLQ $2, CX
+
+gvloop:
+	CMPQ AX, CX
+	JGE  gvdone
+	VMOVUPS (DX)(AX*1), Y0
+	VADDPS  (R9)(AX*1), Y0, Y0
+	SIGMOID(Y0, Y1, Y2, Y3)
+	VMOVUPS (SI)(AX*1), Y4
+	VADDPS  (R8)(AX*1), Y4, Y4
+	VMULPS  Y4, Y0, Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     gvloop
+
+gvdone:
+	VZEROUPPER
+	RET
+
+// func sigmoidVecAVX2(dst, x, b *float32, n int)
+// dst[i] = sigmoid(x[i]+b[i]) for i < n, n a multiple of 8.
+TEXT ·sigmoidVecAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ b+16(FP), R8
+	MOVQ n+24(FP), CX
+	VMOVUPS one<>(SB), Y13
+	XORQ AX, AX
+	SHLQ $2, CX
+
+svloop:
+	CMPQ AX, CX
+	JGE  svdone
+	VMOVUPS (SI)(AX*1), Y0
+	VADDPS  (R8)(AX*1), Y0, Y0
+	SIGMOID(Y0, Y1, Y2, Y3)
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     svloop
+
+svdone:
+	VZEROUPPER
+	RET
+
+// func sigmoidScalarAVX2(dst, x *float32, n int, b float32)
+// dst[i] = sigmoid(x[i]+b) for i < n, n a multiple of 8.
+TEXT ·sigmoidScalarAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS b+24(FP), Y15
+	VMOVUPS one<>(SB), Y13
+	XORQ AX, AX
+	SHLQ $2, CX
+
+ssloop:
+	CMPQ AX, CX
+	JGE  ssdone
+	VMOVUPS (SI)(AX*1), Y0
+	VADDPS  Y15, Y0, Y0
+	SIGMOID(Y0, Y1, Y2, Y3)
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     ssloop
+
+ssdone:
+	VZEROUPPER
+	RET
+
+// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL eaxArg+0(FP), AX
+	MOVL ecxArg+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func xgetbv() (eax, edx uint32)
+TEXT ·xgetbv(SB), NOSPLIT, $0-8
+	MOVL $0, CX
+	XGETBV
+	MOVL AX, eax+0(FP)
+	MOVL DX, edx+4(FP)
+	RET
+
+// func momentsAVX2(s1, s2, x, k *float32, n int)
+// With d = x[i] − k[i]: s1[i] += d, s2[i] += d² for i < n, n a multiple of 8.
+TEXT ·momentsAVX2(SB), NOSPLIT, $0-40
+	MOVQ s1+0(FP), DI
+	MOVQ s2+8(FP), SI
+	MOVQ x+16(FP), DX
+	MOVQ k+24(FP), R8
+	MOVQ n+32(FP), CX
+	XORQ AX, AX
+	SHLQ $2, CX
+
+moloop:
+	CMPQ AX, CX
+	JGE  modone
+	VMOVUPS (DX)(AX*1), Y0
+	VSUBPS  (R8)(AX*1), Y0, Y0
+	VADDPS  (DI)(AX*1), Y0, Y1
+	VMOVUPS Y1, (DI)(AX*1)
+	VMOVUPS (SI)(AX*1), Y2
+	VFMADD231PS Y0, Y0, Y2
+	VMOVUPS Y2, (SI)(AX*1)
+	ADDQ    $32, AX
+	JMP     moloop
+
+modone:
+	VZEROUPPER
+	RET
+
+// func normAffineAVX2(dst, x, m, r *float32, n int, s, o float32)
+// dst[i] = (x[i] − m[i])·r[i]·s + o for i < n, n a multiple of 8.
+TEXT ·normAffineAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ m+16(FP), DX
+	MOVQ r+24(FP), R8
+	MOVQ n+32(FP), CX
+	VBROADCASTSS s+40(FP), Y14
+	VBROADCASTSS o+44(FP), Y15
+	XORQ AX, AX
+	SHLQ $2, CX
+
+naloop:
+	CMPQ AX, CX
+	JGE  nadone
+	VMOVUPS (SI)(AX*1), Y0
+	VSUBPS  (DX)(AX*1), Y0, Y0
+	VMULPS  (R8)(AX*1), Y0, Y0
+	VMOVUPS Y15, Y1
+	VFMADD231PS Y14, Y0, Y1
+	VMOVUPS Y1, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     naloop
+
+nadone:
+	VZEROUPPER
+	RET
+
+// func addAVX2(dst, x *float32, n int)
+// dst[i] += x[i] for i < n, n a multiple of 8.
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+	SHLQ $2, CX
+
+adloop:
+	CMPQ AX, CX
+	JGE  addone
+	VMOVUPS (SI)(AX*1), Y0
+	VADDPS  (DI)(AX*1), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     adloop
+
+addone:
+	VZEROUPPER
+	RET
+
+// HSUM reduces the eight lanes of Y to their sum in the low lane of X
+// (X is Y's lower half); T is a scratch XMM register.
+#define HSUM(Y, X, T) \
+	VEXTRACTF128 $1, Y, T; \
+	VADDPS       T, X, X; \
+	VMOVHLPS     X, X, T; \
+	VADDPS       T, X, X; \
+	VMOVSHDUP    X, T; \
+	VADDSS       T, X, X
+
+// func layerNormRowAVX2(dst, x, scale, offset *float32, n int, eps float32) (mean, rstd float32)
+// A layer norm of one row of n elements (n a multiple of 8, n ≥ 8):
+// mean μ = Σx/n, then σ² = Σ(x−μ)²/n, rstd = 1/√(σ² + eps), and
+// dst = (x − μ)·rstd·scale + offset.
+TEXT ·layerNormRowAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ scale+16(FP), DX
+	MOVQ offset+24(FP), R8
+	MOVQ n+32(FP), CX
+	SHLQ $2, CX
+
+	// Σx in two accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	XORQ   AX, AX
+	MOVQ   CX, R9
+	ANDQ   $-64, R9
+
+ln1a:
+	CMPQ   AX, R9
+	JGE    ln1b
+	VADDPS (SI)(AX*1), Y0, Y0
+	VADDPS 32(SI)(AX*1), Y1, Y1
+	ADDQ   $64, AX
+	JMP    ln1a
+
+ln1b:
+	CMPQ   AX, CX
+	JGE    ln1c
+	VADDPS (SI)(AX*1), Y0, Y0
+	ADDQ   $32, AX
+
+ln1c:
+	VADDPS Y1, Y0, Y0
+	HSUM(Y0, X0, X1)
+	MOVQ   n+32(FP), R10
+	VCVTSI2SSQ R10, X2, X2 // n as float32
+	VDIVSS X2, X0, X0      // μ
+	VBROADCASTSS X0, Y3
+	VMOVSS X0, mean+48(FP)
+
+	// Σ(x − μ)² in two accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	XORQ   AX, AX
+
+ln2a:
+	CMPQ   AX, R9
+	JGE    ln2b
+	VMOVUPS (SI)(AX*1), Y4
+	VSUBPS  Y3, Y4, Y4
+	VFMADD231PS Y4, Y4, Y0
+	VMOVUPS 32(SI)(AX*1), Y5
+	VSUBPS  Y3, Y5, Y5
+	VFMADD231PS Y5, Y5, Y1
+	ADDQ    $64, AX
+	JMP     ln2a
+
+ln2b:
+	CMPQ    AX, CX
+	JGE     ln2c
+	VMOVUPS (SI)(AX*1), Y4
+	VSUBPS  Y3, Y4, Y4
+	VFMADD231PS Y4, Y4, Y0
+	ADDQ    $32, AX
+
+ln2c:
+	VADDPS Y1, Y0, Y0
+	HSUM(Y0, X0, X1)
+	VDIVSS X2, X0, X0          // σ²
+	VADDSS eps+40(FP), X0, X0  // σ² + eps
+	VSQRTSS X0, X0, X0
+	VMOVSS one<>(SB), X1
+	VDIVSS X0, X1, X0          // rstd
+	VMOVSS X0, rstd+52(FP)
+	VBROADCASTSS X0, Y6
+
+	// dst = (x − μ)·rstd·scale + offset.
+	XORQ AX, AX
+
+ln3:
+	CMPQ    AX, CX
+	JGE     ln3done
+	VMOVUPS (SI)(AX*1), Y4
+	VSUBPS  Y3, Y4, Y4
+	VMULPS  Y6, Y4, Y4
+	VMOVUPS (R8)(AX*1), Y5
+	VFMADD231PS (DX)(AX*1), Y4, Y5
+	VMOVUPS Y5, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     ln3
+
+ln3done:
+	VZEROUPPER
+	RET
+
+// func gateMaskNTAVX2(dst, x, y, m *float32, n int, bx, by float32)
+// gateMaskAVX2 with non-temporal stores: dst must be 32-byte aligned. The
+// gated projections are written once and read back only after the whole
+// chunk is done, so writing around the cache saves the read for ownership.
+TEXT ·gateMaskNTAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DX
+	MOVQ m+24(FP), R8
+	MOVQ n+32(FP), CX
+	VBROADCASTSS bx+40(FP), Y14
+	VBROADCASTSS by+44(FP), Y15
+	VMOVUPS one<>(SB), Y13
+	XORQ AX, AX
+	SHLQ $2, CX
+
+gnloop:
+	CMPQ AX, CX
+	JGE  gndone
+	VMOVUPS (DX)(AX*1), Y0
+	VADDPS  Y15, Y0, Y0
+	SIGMOID(Y0, Y1, Y2, Y3)
+	VMOVUPS (SI)(AX*1), Y4
+	VADDPS  Y14, Y4, Y4
+	VMULPS  Y4, Y0, Y0
+	VMULPS  (R8)(AX*1), Y0, Y0
+	VMOVNTPS Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	JMP     gnloop
+
+gndone:
+	SFENCE
+	VZEROUPPER
+	RET
