@@ -43,6 +43,24 @@
 // adapters make the parts nodes of a gorgonia graph whose gradients run
 // those Backward passes.
 //
+// # Structure module, geometry and the model
+//
+// The structure module (Algorithm 20) works with translations in nanometres
+// inside and reports frames and atom positions in ångström (×10), as AF2
+// does; rotations are detached from the gradient between iterations.
+// Torsion frames and atom positions follow Algorithms 24–25 with AF2's
+// residue constants; Atom14ToAtom37 gives AF2's final_atom_positions. The
+// heads are pLDDT (Algorithm 29), distogram, masked MSA, experimentally
+// resolved and predicted aligned error / pTM. Geometry from real structures
+// (backbone frames, Algorithm 21; torsion angles with the alternative χ of
+// symmetric side chains; pseudo-β) reproduces AF2's data pipeline.
+//
+// Model runs the whole monomer model (Algorithm 2) on features built by
+// package alphafold/features; LoadModel reads DeepMind's released
+// params_model_{1..5}[_ptm].npz files by their own names, refusing a file
+// with missing, extra or mis-shaped arrays, and loads model_1 and model_2
+// without their template stack (with a notice).
+//
 // The algorithm numbers in the documentation are those of the AF2
 // supplement (Jumper et al., Nature 2021, Supplementary Information).
 package alphafold

@@ -46,7 +46,7 @@
 //
 // Backward returns the gradients with respect to the previous first MSA row,
 // the previous pair representation and every parameter. The gorgonia adapter
-// (EmbedderOp) makes the embedder a node of a gorgonia expression graph
+// (Apply) makes the embedder a node of a gorgonia expression graph
 // whose symbolic gradient runs Backward; StopGradient is the graph form of
 // the loop's stop_gradient.
 package recycle
