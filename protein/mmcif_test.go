@@ -2,6 +2,7 @@ package protein
 
 import (
 	"errors"
+	"github.com/foldkit/foldkit/internal/gemmitest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ st.make_mmcif_document().write_file(sys.argv[2])
 // with occupancies, waters, no group_PDB column) and checks that ReadMMCIF
 // gives exactly what ReadPDB gives on the original, chain by chain.
 func TestReadMMCIFGemmi(t *testing.T) {
-	py := gemmiPython(t)
+	py := gemmitest.Python(t)
 	dir := t.TempDir()
 	for _, file := range []string{"1hpv.pdb", "il2.pdb", "1a1p.pdb", "pept.pdb", "1tii.pdb", "3al1.pdb"} {
 		t.Run(file, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/foldkit/foldkit/internal/gemmitest"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -17,23 +18,6 @@ import (
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/residue"
 )
-
-// gemmiPython returns a python3 that imports gemmi (Debian's
-// python3-gemmi, which .ci/run installs), skipping the test without one.
-func gemmiPython(t testing.TB) string {
-	t.Helper()
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		path, err := exec.LookPath(py)
-		if err != nil {
-			continue
-		}
-		if exec.Command(path, "-c", "import gemmi").Run() == nil {
-			return path
-		}
-	}
-	t.Skip("no python3 with gemmi found: install Debian's python3-gemmi to check written files with a real parser")
-	return ""
-}
 
 // gemmiDump reads a structure file with gemmi and prints one line per atom
 // of the first model; the first line counts models and chains.
@@ -108,7 +92,7 @@ const (
 // checks the model, chains, residue and atom names, elements, coordinates,
 // occupancies and B factors.
 func TestWriteGemmi(t *testing.T) {
-	py := gemmiPython(t)
+	py := gemmitest.Python(t)
 	dir := t.TempDir()
 	files := []string{"1hpv.pdb", "il2.pdb", "1a1p.pdb", "pept.pdb", "1tii.pdb", "3al1.pdb", "pept.pdb+plddt"}
 	for _, file := range files {

@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"github.com/foldkit/foldkit/internal/gemmitest"
 	"image/png"
+	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,10 +81,47 @@ func TestPredict(t *testing.T) {
 	if _, err := png.Decode(f); err != nil {
 		t.Errorf("PAE plot: %v", err)
 	}
+	// gemmi, a real parser, reads both structure files: one model, one
+	// chain, every residue, pLDDT in the B factors.
+	py := gemmitest.Python(t)
+	for _, f := range []string{"query.pdb", "query.cif"} {
+		got, err := exec.Command(py, "-c", gemmiSummary, filepath.Join(out, f)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("gemmi on %s: %v\n%s", f, err, got)
+		}
+		var models, chains, residues int
+		var bmin, bmax float64
+		if _, err := fmt.Sscan(string(got), &models, &chains, &residues, &bmin, &bmax); err != nil {
+			t.Fatalf("gemmi on %s printed %q: %v", f, got, err)
+		}
+		lo, hi := minMax(sc.PLDDT)
+		// B factors are written with two decimals.
+		if models != 1 || chains != 1 || residues != n || math.Abs(bmin-lo) > 0.006 || math.Abs(bmax-hi) > 0.006 {
+			t.Errorf("gemmi read %s as %d models, %d chains, %d residues, B %v..%v; want 1, 1, %d, pLDDT %v..%v",
+				f, models, chains, residues, bmin, bmax, n, lo, hi)
+		}
+	}
 	pdb, _ := os.ReadFile(filepath.Join(out, "query.pdb"))
 	if !strings.Contains(string(pdb), "TER") || !strings.HasSuffix(strings.TrimSpace(string(pdb)), "END") {
 		t.Errorf("PDB lacks TER/END")
 	}
+}
+
+// gemmiSummary prints the model, chain and residue counts and the B-factor
+// range of a structure file as gemmi reads it.
+const gemmiSummary = `
+import sys, gemmi
+st = gemmi.read_structure(sys.argv[1])
+bs = [a.b_iso for ch in st[0] for r in ch for a in r]
+print(len(st), len(st[0]), sum(len(ch) for ch in st[0]), min(bs), max(bs))
+`
+
+func minMax(x []float64) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, v := range x {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	return lo, hi
 }
 
 func TestPredictErrors(t *testing.T) {
