@@ -1,11 +1,9 @@
 package alphafold
 
 import (
-	"encoding/json"
-	"fmt"
-	"math"
 	"strings"
 
+	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
 )
@@ -14,38 +12,6 @@ import (
 // RunEvoformerCase runs.
 func EvoformerCases() []string {
 	return []string{"outer_product_mean", "msa_transition", "pair_transition", "evoformer_block"}
-}
-
-// evoMeta is the part of a reference case's meta that RunEvoformerCase reads.
-type evoMeta struct {
-	Case   string         `json:"case"`
-	Config map[string]any `json:"config"`
-}
-
-// int returns meta.config[key] as a positive integer.
-func (m evoMeta) int(key string) (int, error) {
-	v, ok := m.Config[key]
-	if !ok {
-		return 0, fmt.Errorf("alphafold: %s case: meta.config has no %q: %w", m.Case, key, params.ErrMissing)
-	}
-	f, ok := v.(float64)
-	if !ok || f != math.Trunc(f) || f < 1 {
-		return 0, fmt.Errorf("alphafold: %s case: meta.config %q = %v, want a positive integer: %w", m.Case, key, v, ErrConfig)
-	}
-	return int(f), nil
-}
-
-// float returns meta.config[key] as a number, or def when it is absent.
-func (m evoMeta) float(key string, def float64) (float64, error) {
-	v, ok := m.Config[key]
-	if !ok {
-		return def, nil
-	}
-	f, ok := v.(float64)
-	if !ok {
-		return 0, fmt.Errorf("alphafold: %s case: meta.config %q = %v, want a number: %w", m.Case, key, v, ErrConfig)
-	}
-	return f, nil
 }
 
 // RunEvoformerCase runs one reference case of an Evoformer part (the kinds
@@ -62,141 +28,69 @@ func (m evoMeta) float(key string, def float64) (float64, error) {
 // names a missing or mis-shaped key, an unknown case, or any params/ or in/
 // key the case did not use (the in/cot_ keys are used only with grad).
 func RunEvoformerCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
-	str, err := cs.String("meta")
-	if err != nil {
-		return nil, fmt.Errorf("alphafold: %w", err)
-	}
-	var m evoMeta
-	if err := json.Unmarshal([]byte(str), &m); err != nil {
-		return nil, fmt.Errorf("alphafold: case meta: %v: %w", err, ErrConfig)
-	}
-	var res *params.Set
-	switch dtype {
-	case "float32":
-		res, err = runEvoCase[float32](cs, m, grad)
-	case "float64":
-		res, err = runEvoCase[float64](cs, m, grad)
-	default:
-		return nil, fmt.Errorf("alphafold: dtype %q, want float32 or float64: %w", dtype, ErrConfig)
-	}
+	c := casekit.New(cs, "alphafold", ErrConfig)
+	m, err := c.Meta()
 	if err != nil {
 		return nil, err
 	}
-	var unused []string
-	for _, k := range cs.Unused() {
-		if !strings.HasPrefix(k, "params/") && !strings.HasPrefix(k, "in/") {
-			continue
-		}
-		if !grad && strings.HasPrefix(k, "in/cot_") {
-			continue
-		}
-		unused = append(unused, k)
+	c.Prefix = "alphafold: " + m.Case + " case"
+	run, err := casekit.ByDType(c, dtype, runEvoCase[float32], runEvoCase[float64])
+	if err != nil {
+		return nil, err
 	}
-	if len(unused) > 0 {
-		return nil, fmt.Errorf("alphafold: %s case: keys not used: %s: %w", m.Case, strings.Join(unused, ", "), ErrConfig)
+	if err := run(c, m, grad); err != nil {
+		return nil, err
 	}
-	return res, nil
+	if err := c.CheckUsed(grad); err != nil {
+		return nil, err
+	}
+	return c.Result()
 }
 
 // runEvoCase dispatches on the case kind.
-func runEvoCase[T num.Float](cs *params.Set, m evoMeta, grad bool) (*params.Set, error) {
-	r := &evoRun[T]{cs: cs, prm: cs.Sub("params/"), in: cs.Sub("in/"), res: params.New(), grad: grad, meta: m}
-	var err error
+func runEvoCase[T num.Float](c *casekit.Case, m *casekit.Meta, grad bool) error {
+	r := &evoRun[T]{c: c, meta: m, prm: c.In.Sub("params/"), grad: grad}
 	switch m.Case {
 	case "outer_product_mean":
-		err = r.outerProductMean()
+		return r.outerProductMean()
 	case "msa_transition":
-		err = r.transition(MSATransitionName, "c_m", "msa", "msa_mask", "msa_update")
+		return r.transition(MSATransitionName, "c_m", "msa", "msa_mask", "msa_update")
 	case "pair_transition":
-		err = r.transition(PairTransitionName, "c_z", "z", "pair_mask", "z_update")
+		return r.transition(PairTransitionName, "c_z", "z", "pair_mask", "z_update")
 	case "evoformer_block":
-		err = r.evoformerBlock()
-	default:
-		err = fmt.Errorf("alphafold: case %q is not an Evoformer part (want one of %s): %w",
-			m.Case, strings.Join(EvoformerCases(), ", "), ErrConfig)
+		return r.evoformerBlock()
 	}
-	if err != nil {
-		return nil, err
-	}
-	return r.res, nil
+	return c.ConfigErrorf("case %q is not an Evoformer part (want one of %s)", m.Case, strings.Join(EvoformerCases(), ", "))
 }
 
-// evoRun holds one case run's sets.
+// evoRun is one case run: the case, its meta and its parameters.
 type evoRun[T num.Float] struct {
-	cs, prm, in, res *params.Set
-	grad             bool
-	meta             evoMeta
-}
-
-// input reads in/name and returns it with its shape, checking the rank.
-func (r *evoRun[T]) input(name string, rank int) ([]T, []int, error) {
-	shape, err := r.in.Shape(name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("alphafold: %w", err)
-	}
-	if len(shape) != rank {
-		return nil, nil, fmt.Errorf("alphafold: in/%s has shape %v, want rank %d: %w", name, shape, rank, num.ErrShape)
-	}
-	x, err := params.Get[T](r.in, name, shape...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("alphafold: %w", err)
-	}
-	return x, shape, nil
-}
-
-// inputShaped reads in/name with exactly the given shape.
-func (r *evoRun[T]) inputShaped(name string, shape ...int) ([]T, error) {
-	x, err := params.Get[T](r.in, name, shape...)
-	if err != nil {
-		return nil, fmt.Errorf("alphafold: %w", err)
-	}
-	return x, nil
-}
-
-// put stores out/<name> (or any full key) in the result.
-func (r *evoRun[T]) put(key string, shape []int, x []T) error {
-	if err := params.Put(r.res, key, shape, x); err != nil {
-		return fmt.Errorf("alphafold: %w", err)
-	}
-	return nil
-}
-
-// cot reads in/cot_<name> with the given shape when gradients are wanted.
-func (r *evoRun[T]) cot(name string, shape ...int) ([]T, error) {
-	return r.inputShaped("cot_"+name, shape...)
+	c    *casekit.Case
+	meta *casekit.Meta
+	prm  *params.Set
+	grad bool
 }
 
 // outerProductMean runs outer_product_mean.npz.
 func (r *evoRun[T]) outerProductMean() error {
 	m := r.meta
-	cm, err := m.int("c_m")
-	if err != nil {
+	cz := m.Int("c_z")
+	cfg := OuterProductMeanConfig{CM: m.Int("c_m"), C: m.Int("c_hidden"), CZ: cz, Eps: m.FloatOr("eps", 1e-3)}
+	if err := r.c.Err(); err != nil {
 		return err
 	}
-	c, err := m.int("c_hidden")
-	if err != nil {
-		return err
-	}
-	cz, err := m.int("c_z")
-	if err != nil {
-		return err
-	}
-	eps, err := m.float("eps", 1e-3)
-	if err != nil {
-		return err
-	}
-	cfg := OuterProductMeanConfig{CM: cm, C: c, CZ: cz, Eps: eps}
 	p, err := LoadOuterProductMeanParams[T](r.prm, cfg)
 	if err != nil {
 		return err
 	}
-	msa, shape, err := r.input("msa", 3)
+	shape, err := r.c.Dims("in/msa", casekit.Any, casekit.Any, casekit.Any)
 	if err != nil {
 		return err
 	}
 	s, n := shape[0], shape[1]
-	mask, err := r.inputShaped("msa_mask", s, n)
-	if err != nil {
+	msa := casekit.Get[T](r.c, "in/msa", shape...)
+	mask := casekit.Get[T](r.c, "in/msa_mask", s, n)
+	if err := r.c.Err(); err != nil {
 		return err
 	}
 	out := make([]T, n*n*cz)
@@ -207,14 +101,12 @@ func (r *evoRun[T]) outerProductMean() error {
 	if err := p.Forward(msa, mask, s, n, out, cache); err != nil {
 		return err
 	}
-	if err := r.put("out/z_update", []int{n, n, cz}, out); err != nil {
-		return err
-	}
+	casekit.Put(r.c, "out/z_update", []int{n, n, cz}, out)
 	if !r.grad {
-		return nil
+		return r.c.Err()
 	}
-	cot, err := r.cot("z_update", n, n, cz)
-	if err != nil {
+	cot := casekit.Get[T](r.c, "in/cot_z_update", n, n, cz)
+	if err := r.c.Err(); err != nil {
 		return err
 	}
 	dmsa := make([]T, len(msa))
@@ -222,40 +114,34 @@ func (r *evoRun[T]) outerProductMean() error {
 	if err := p.Backward(cache, cot, dmsa, g); err != nil {
 		return err
 	}
-	if err := r.put("grad/in/msa", shape, dmsa); err != nil {
+	casekit.Put(r.c, "grad/in/msa", shape, dmsa)
+	if err := g.Save(r.c.Out, "grad/params/"); err != nil {
 		return err
 	}
-	return g.Save(r.res, "grad/params/")
+	return r.c.Err()
 }
 
 // transition runs msa_transition.npz or pair_transition.npz: the masked
 // output <out> and AF2's unmasked <out>_nomask, and gradients of the sum of
 // both cotangent products.
 func (r *evoRun[T]) transition(name, widthKey, xName, maskName, outName string) error {
-	m := r.meta
-	c, err := m.int(widthKey)
-	if err != nil {
+	c := r.meta.Int(widthKey)
+	cfg := TransitionConfig{C: c, Factor: r.meta.Int("n")}
+	if err := r.c.Err(); err != nil {
 		return err
 	}
-	f, err := m.int("n")
-	if err != nil {
-		return err
-	}
-	cfg := TransitionConfig{C: c, Factor: f}
 	p, err := LoadTransitionParams[T](r.prm, name, cfg)
 	if err != nil {
 		return err
 	}
-	x, shape, err := r.input(xName, 3)
+	shape, err := r.c.Dims("in/"+xName, casekit.Any, casekit.Any, c)
 	if err != nil {
 		return err
 	}
-	if shape[2] != c {
-		return fmt.Errorf("alphafold: in/%s has shape %v, want last axis %d: %w", xName, shape, c, num.ErrShape)
-	}
 	rows := shape[0] * shape[1]
-	mask, err := r.inputShaped(maskName, shape[0], shape[1])
-	if err != nil {
+	x := casekit.Get[T](r.c, "in/"+xName, shape...)
+	mask := casekit.Get[T](r.c, "in/"+maskName, shape[0], shape[1])
+	if err := r.c.Err(); err != nil {
 		return err
 	}
 	var cm, cu *TransitionCache[T]
@@ -269,21 +155,14 @@ func (r *evoRun[T]) transition(name, widthKey, xName, maskName, outName string) 
 	if err := p.Forward(x, rows, nil, nomask, cu); err != nil {
 		return err
 	}
-	if err := r.put("out/"+outName, shape, masked); err != nil {
-		return err
-	}
-	if err := r.put("out/"+outName+"_nomask", shape, nomask); err != nil {
-		return err
-	}
+	casekit.Put(r.c, "out/"+outName, shape, masked)
+	casekit.Put(r.c, "out/"+outName+"_nomask", shape, nomask)
 	if !r.grad {
-		return nil
+		return r.c.Err()
 	}
-	cotM, err := r.cot(outName, shape...)
-	if err != nil {
-		return err
-	}
-	cotU, err := r.cot(outName+"_nomask", shape...)
-	if err != nil {
+	cotM := casekit.Get[T](r.c, "in/cot_"+outName, shape...)
+	cotU := casekit.Get[T](r.c, "in/cot_"+outName+"_nomask", shape...)
+	if err := r.c.Err(); err != nil {
 		return err
 	}
 	dx := make([]T, len(x))
@@ -294,10 +173,11 @@ func (r *evoRun[T]) transition(name, widthKey, xName, maskName, outName string) 
 	if err := p.Backward(cu, cotU, dx, g); err != nil {
 		return err
 	}
-	if err := r.put("grad/in/"+xName, shape, dx); err != nil {
+	casekit.Put(r.c, "grad/in/"+xName, shape, dx)
+	if err := g.Save(r.c.Out, "grad/params/", name); err != nil {
 		return err
 	}
-	return g.Save(r.res, "grad/params/", name)
+	return r.c.Err()
 }
 
 // evoformerBlock runs evoformer_block.npz: one block with the widths of
@@ -306,44 +186,33 @@ func (r *evoRun[T]) transition(name, widthKey, xName, maskName, outName string) 
 // transition_n), parameters under params/evoformer_iteration/.
 func (r *evoRun[T]) evoformerBlock() error {
 	m := r.meta
+	// AF2's monomer block: these OpenFold switches must be off.
 	for _, k := range []string{"opm_first", "no_column_attention", "fuse_projection_weights"} {
-		if v, ok := m.Config[k]; ok && v != false {
-			return fmt.Errorf("alphafold: evoformer_block case: meta.config %s = %v is not AF2's monomer block: %w", k, v, ErrConfig)
-		}
-	}
-	keys := []string{"c_m", "c_z", "no_heads_msa", "c_hidden_msa_att", "no_heads_pair", "c_hidden_pair_att", "c_hidden_mul", "c_hidden_opm", "transition_n"}
-	v := make([]int, len(keys))
-	for i, k := range keys {
-		var err error
-		if v[i], err = m.int(k); err != nil {
-			return err
-		}
+		m.Want(k, false)
 	}
 	cfg := EvoformerConfig{
-		MSAChannels: v[0], PairChannels: v[1],
-		MSAHeads: v[2], MSAHeadChannels: v[3],
-		PairHeads: v[4], PairHeadChannels: v[5],
-		TriMulChannels: v[6], OuterChannels: v[7], TransitionFactor: v[8],
+		MSAChannels: m.Int("c_m"), PairChannels: m.Int("c_z"),
+		MSAHeads: m.Int("no_heads_msa"), MSAHeadChannels: m.Int("c_hidden_msa_att"),
+		PairHeads: m.Int("no_heads_pair"), PairHeadChannels: m.Int("c_hidden_pair_att"),
+		TriMulChannels: m.Int("c_hidden_mul"), OuterChannels: m.Int("c_hidden_opm"), TransitionFactor: m.Int("transition_n"),
+	}
+	if err := r.c.Err(); err != nil {
+		return err
 	}
 	p, err := LoadEvoformerBlockParams[T](r.prm.Sub(EvoformerStackName+"/"), cfg)
 	if err != nil {
 		return err
 	}
-	msa, shape, err := r.input("msa", 3)
+	shape, err := r.c.Dims("in/msa", casekit.Any, casekit.Any, cfg.MSAChannels)
 	if err != nil {
 		return err
 	}
 	s, n := shape[0], shape[1]
-	pair, err := r.inputShaped("pair", n, n, cfg.PairChannels)
-	if err != nil {
-		return err
-	}
-	msaMask, err := r.inputShaped("msa_mask", s, n)
-	if err != nil {
-		return err
-	}
-	pairMask, err := r.inputShaped("pair_mask", n, n)
-	if err != nil {
+	msa := casekit.Get[T](r.c, "in/msa", shape...)
+	pair := casekit.Get[T](r.c, "in/pair", n, n, cfg.PairChannels)
+	msaMask := casekit.Get[T](r.c, "in/msa_mask", s, n)
+	pairMask := casekit.Get[T](r.c, "in/pair_mask", n, n)
+	if err := r.c.Err(); err != nil {
 		return err
 	}
 	var cache *EvoformerBlockCache[T]
@@ -354,32 +223,24 @@ func (r *evoRun[T]) evoformerBlock() error {
 		return err
 	}
 	pairShape := []int{n, n, cfg.PairChannels}
-	if err := r.put("out/msa", shape, msa); err != nil {
-		return err
-	}
-	if err := r.put("out/pair", pairShape, pair); err != nil {
-		return err
-	}
+	casekit.Put(r.c, "out/msa", shape, msa)
+	casekit.Put(r.c, "out/pair", pairShape, pair)
 	if !r.grad {
-		return nil
+		return r.c.Err()
 	}
-	dmsa, err := r.cot("msa", shape...)
-	if err != nil {
-		return err
-	}
-	dpair, err := r.cot("pair", pairShape...)
-	if err != nil {
+	dmsa := casekit.Get[T](r.c, "in/cot_msa", shape...)
+	dpair := casekit.Get[T](r.c, "in/cot_pair", pairShape...)
+	if err := r.c.Err(); err != nil {
 		return err
 	}
 	g := p.ZerosLike()
 	if err := p.Backward(cache, dmsa, dpair, g); err != nil {
 		return err
 	}
-	if err := r.put("grad/in/msa", shape, dmsa); err != nil {
+	casekit.Put(r.c, "grad/in/msa", shape, dmsa)
+	casekit.Put(r.c, "grad/in/pair", pairShape, dpair)
+	if err := g.Save(r.c.Out, "grad/params/"+EvoformerStackName+"/"); err != nil {
 		return err
 	}
-	if err := r.put("grad/in/pair", pairShape, dpair); err != nil {
-		return err
-	}
-	return g.Save(r.res, "grad/params/"+EvoformerStackName+"/")
+	return r.c.Err()
 }

@@ -2,12 +2,10 @@ package alphafold
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"math"
 	"strings"
 
 	"github.com/foldkit/foldkit/alphafold/features"
+	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
 	"github.com/foldkit/foldkit/residue"
@@ -16,25 +14,6 @@ import (
 // ModelCases returns the reference-case kinds (meta.case) that RunModelCase
 // runs.
 func ModelCases() []string { return []string{"full_model"} }
-
-// mdlMeta is the part of the full-model case's meta that RunModelCase reads.
-type mdlMeta struct {
-	Case   string         `json:"case"`
-	Config map[string]any `json:"config"`
-}
-
-// int returns meta.config[key] as a positive integer, or def when absent.
-func (m mdlMeta) int(key string, def int) (int, error) {
-	v, ok := m.Config[key]
-	if !ok {
-		return def, nil
-	}
-	f, ok := v.(float64)
-	if !ok || f != math.Trunc(f) || f < 1 {
-		return 0, fmt.Errorf("alphafold: %s case: meta.config %q = %v, want a positive integer: %w", m.Case, key, v, ErrConfig)
-	}
-	return int(f), nil
-}
 
 // mdlWithWidths returns cfg with c_m, c_e, c_z and c_s set in every part.
 func mdlWithWidths(cfg Config, cm, ce, cz, cs int) Config {
@@ -67,57 +46,39 @@ func mdlWithWidths(cfg Config, cm, ce, cz, cs int) Config {
 // model (*ParamsError), an atom37 table that differs from AF2's residue
 // constants, or any params/ or in/ key the case did not use.
 func RunModelCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
-	str, err := cs.String("meta")
+	c := casekit.New(cs, "alphafold: full-model case", ErrConfig)
+	m, err := c.Meta()
 	if err != nil {
-		return nil, fmt.Errorf("alphafold: %w", err)
+		return nil, err
 	}
-	var m mdlMeta
-	if err := json.Unmarshal([]byte(str), &m); err != nil {
-		return nil, fmt.Errorf("alphafold: case meta: %v: %w", err, ErrConfig)
-	}
-	if m.Case != "full_model" {
-		return nil, fmt.Errorf("alphafold: RunModelCase: case %q, want one of %s: %w", m.Case, strings.Join(ModelCases(), ", "), ErrConfig)
+	if err := c.CheckCase(m.Case, ModelCases()...); err != nil {
+		return nil, err
 	}
 	if grad {
-		return nil, fmt.Errorf("alphafold: the full-model case stores no gradients; run it without -grad: %w", ErrConfig)
+		return nil, c.ConfigErrorf("the case stores no gradients; run it without -grad")
 	}
-	switch dtype {
-	case "float32":
-		return runModelCase[float32](cs, m)
-	case "float64":
-		return runModelCase[float64](cs, m)
+	run, err := casekit.ByDType(c, dtype, runModelCase[float32], runModelCase[float64])
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("alphafold: dtype %q, want float32 or float64: %w", dtype, ErrConfig)
+	return run(c, m)
 }
 
-func runModelCase[T num.Float](cs *params.Set, m mdlMeta) (*params.Set, error) {
+func runModelCase[T num.Float](c *casekit.Case, m *casekit.Meta) (*params.Set, error) {
 	cfg := DefaultConfig()
 	cfg.Name = ""
-	w := map[string]int{}
-	for _, k := range []struct {
-		key string
-		def int
-	}{{"c_m", cfg.Embedder.MSAChannels}, {"c_e", cfg.Embedder.ExtraMSAChannels}, {"c_z", cfg.Embedder.PairChannels}, {"c_s", cfg.StructureModule.IPA.CS}} {
-		v, err := m.int(k.key, k.def)
-		if err != nil {
-			return nil, err
-		}
-		w[k.key] = v
+	cfg = mdlWithWidths(cfg, m.IntOr("c_m", cfg.Embedder.MSAChannels), m.IntOr("c_e", cfg.Embedder.ExtraMSAChannels),
+		m.IntOr("c_z", cfg.Embedder.PairChannels), m.IntOr("c_s", cfg.StructureModule.IPA.CS))
+	passes := m.IntOr("num_recycle_iterations_out", 2)
+	passes1 := m.IntOr("num_recycle_iterations_out_recycle1", 1)
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	cfg = mdlWithWidths(cfg, w["c_m"], w["c_e"], w["c_z"], w["c_s"])
-	prm := cs.Sub("params/")
+	prm := c.In.Sub("params/")
 	for _, k := range prm.Keys() {
 		if strings.HasPrefix(k, ModelPrefix+PredictedAlignedErrorHeadName+"/") {
 			cfg.Heads.PredictedAlignedError = true
 		}
-	}
-	passes, err := m.int("num_recycle_iterations_out", 2)
-	if err != nil {
-		return nil, err
-	}
-	passes1, err := m.int("num_recycle_iterations_out_recycle1", 1)
-	if err != nil {
-		return nil, err
 	}
 	model, rep, err := LoadModel[T](prm, cfg)
 	if err != nil {
@@ -127,28 +88,15 @@ func runModelCase[T num.Float](cs *params.Set, m mdlMeta) (*params.Set, error) {
 		key  string
 		have int
 	}{{"evoformer_blocks", rep.EvoformerBlocks}, {"extra_msa_blocks", rep.ExtraMSABlocks}} {
-		if want, err := m.int(st.key, st.have); err != nil {
-			return nil, err
-		} else if want != st.have {
-			return nil, fmt.Errorf("alphafold: full-model case: meta.config %s = %d but the parameters have %d layers: %w", st.key, want, st.have, ErrConfig)
+		if want := m.IntOr(st.key, st.have); want != st.have {
+			c.ConfigErrorf("meta.config %s = %d but the parameters have %d layers", st.key, want, st.have)
 		}
 	}
-	f, err := mdlCaseFeatures(cs)
-	if err != nil {
+	f := mdlCaseFeatures(c)
+	// The case has no cotangents, so none may stay unread either.
+	if err := c.CheckUsed(true); err != nil {
 		return nil, err
 	}
-	if u := cs.Unused(); len(u) > 0 {
-		var bad []string
-		for _, k := range u {
-			if strings.HasPrefix(k, "params/") || strings.HasPrefix(k, "in/") {
-				bad = append(bad, k)
-			}
-		}
-		if len(bad) > 0 {
-			return nil, fmt.Errorf("alphafold: full-model case: keys not used: %s: %w", strings.Join(bad, ", "), ErrConfig)
-		}
-	}
-	res := params.New()
 	for _, run := range []struct {
 		prefix string
 		passes int
@@ -158,89 +106,61 @@ func runModelCase[T num.Float](cs *params.Set, m mdlMeta) (*params.Set, error) {
 			return nil, err
 		}
 		if r.Passes != run.passes {
-			return nil, fmt.Errorf("alphafold: full-model case ran %d passes, want %d: %w", r.Passes, run.passes, ErrConfig)
+			return nil, c.ConfigErrorf("ran %d passes, want %d", r.Passes, run.passes)
 		}
-		if err := mdlPutResult(res, run.prefix, r, model.Config); err != nil {
-			return nil, err
-		}
+		mdlPutResult(c, run.prefix, r, model.Config)
 	}
-	return res, nil
+	return c.Result()
 }
 
 // mdlCaseFeatures reads the case's in/ arrays into Features and checks its
-// atom37 tables against AF2's residue constants.
-func mdlCaseFeatures(cs *params.Set) (*features.Features, error) {
-	wrap := func(e error) error { return fmt.Errorf("alphafold: full-model case: %w", e) }
-	aatype, err := params.Ints(cs, "in/aatype")
-	if err != nil {
-		return nil, wrap(err)
+// atom37 tables against AF2's residue constants; it returns nil after an
+// error, which c records.
+func mdlCaseFeatures(c *casekit.Case) *features.Features {
+	aatype := c.Ints("in/aatype")
+	if c.Err() != nil {
+		return nil
 	}
 	n := len(aatype)
 	if err := smCheckAAType("full-model case", aatype); err != nil {
-		return nil, err
+		c.Fail(err)
+		return nil
 	}
-	dim := func(key string, axis int) (int, error) {
-		sh, err := cs.Shape(key)
-		if err != nil {
-			return 0, wrap(err)
-		}
-		if len(sh) <= axis {
-			return 0, wrap(fmt.Errorf("%q has shape %v: %w", key, sh, num.ErrShape))
-		}
-		return sh[axis], nil
+	msaShape, _ := c.Dims("in/msa_feat", casekit.Any, n, features.MSAFeatChannels)
+	extraShape, _ := c.Dims("in/extra_msa", casekit.Any, n)
+	if c.Err() != nil {
+		return nil
 	}
-	s, err := dim("in/msa_feat", 0)
-	if err != nil {
-		return nil, err
-	}
-	se, err := dim("in/extra_msa", 0)
-	if err != nil {
-		return nil, err
-	}
-	f := &features.Features{L: n, S: s, Se: se, AAType: aatype}
-	if f.ResidueIndex, err = params.Ints(cs, "in/residue_index", n); err != nil {
-		return nil, wrap(err)
-	}
-	if f.ExtraMSA, err = params.Ints(cs, "in/extra_msa", se, n); err != nil {
-		return nil, wrap(err)
-	}
-	for _, x := range []struct {
-		key   string
-		dst   *[]float64
-		shape []int
-	}{
-		{"in/seq_mask", &f.SeqMask, []int{n}},
-		{"in/target_feat", &f.TargetFeat, []int{n, features.TargetFeatChannels}},
-		{"in/msa_feat", &f.MSAFeat, []int{s, n, features.MSAFeatChannels}},
-		{"in/msa_mask", &f.MSAMask, []int{s, n}},
-		{"in/extra_has_deletion", &f.ExtraHasDeletion, []int{se, n}},
-		{"in/extra_deletion_value", &f.ExtraDeletionValue, []int{se, n}},
-		{"in/extra_msa_mask", &f.ExtraMSAMask, []int{se, n}},
-	} {
-		if *x.dst, err = params.Get[float64](cs, x.key, x.shape...); err != nil {
-			return nil, wrap(err)
-		}
+	s, se := msaShape[0], extraShape[0]
+	f := &features.Features{L: n, S: s, Se: se, AAType: aatype,
+		ResidueIndex:       c.Ints("in/residue_index", n),
+		ExtraMSA:           c.Ints("in/extra_msa", se, n),
+		SeqMask:            casekit.Get[float64](c, "in/seq_mask", n),
+		TargetFeat:         casekit.Get[float64](c, "in/target_feat", n, features.TargetFeatChannels),
+		MSAFeat:            casekit.Get[float64](c, "in/msa_feat", s, n, features.MSAFeatChannels),
+		MSAMask:            casekit.Get[float64](c, "in/msa_mask", s, n),
+		ExtraHasDeletion:   casekit.Get[float64](c, "in/extra_has_deletion", se, n),
+		ExtraDeletionValue: casekit.Get[float64](c, "in/extra_deletion_value", se, n),
+		ExtraMSAMask:       casekit.Get[float64](c, "in/extra_msa_mask", se, n),
 	}
 	// The atom37 tables are AF2's residue constants for aatype; the model
 	// derives them itself and refuses a case that disagrees.
-	to14, err := params.Ints(cs, "in/residx_atom37_to_atom14", n, residue.NumAtomTypes)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	exists, err := params.Get[float64](cs, "in/atom37_atom_exists", n, residue.NumAtomTypes)
-	if err != nil {
-		return nil, wrap(err)
+	to14 := c.Ints("in/residx_atom37_to_atom14", n, residue.NumAtomTypes)
+	exists := casekit.Get[float64](c, "in/atom37_atom_exists", n, residue.NumAtomTypes)
+	if c.Err() != nil {
+		return nil
 	}
 	m37, a37to14 := residue.Atom37Mask(), residue.Atom37ToAtom14()
 	for i, a := range aatype {
 		for k := range residue.NumAtomTypes {
 			e := exists[i*residue.NumAtomTypes+k]
 			if e != m37[a][k] || (e != 0 && to14[i*residue.NumAtomTypes+k] != a37to14[a][k]) {
-				return nil, fmt.Errorf("alphafold: full-model case: atom37 tables of residue %d (type %d), atom %d differ from AF2's residue constants: %w", i, a, k, ErrConfig)
+				c.ConfigErrorf("atom37 tables of residue %d (type %d), atom %d differ from AF2's residue constants", i, a, k)
+				return nil
 			}
 		}
 	}
-	return f, nil
+	return f
 }
 
 // mdlOut is one output array of a prediction.
@@ -250,9 +170,9 @@ type mdlOut[T num.Float] struct {
 	data  []T
 }
 
-// mdlPutResult stores a prediction under prefix in the reference cases'
-// names and layouts, as float64.
-func mdlPutResult[T num.Float](res *params.Set, prefix string, r *Result[T], cfg Config) error {
+// mdlPutResult stores a prediction in c.Out under prefix in the reference
+// cases' names and layouts, as float64.
+func mdlPutResult[T num.Float](c *casekit.Case, prefix string, r *Result[T], cfg Config) {
 	n, s, hc := r.N, r.S, cfg.Heads
 	layers := r.StructureModule.Layers
 	cz, cm, cs := cfg.Embedder.PairChannels, cfg.Embedder.MSAChannels, cfg.StructureModule.IPA.CS
@@ -283,9 +203,6 @@ func mdlPutResult[T num.Float](res *params.Set, prefix string, r *Result[T], cfg
 		for i, v := range o.data {
 			x[i] = float64(v)
 		}
-		if err := params.Put(res, prefix+o.name, o.shape, x); err != nil {
-			return fmt.Errorf("alphafold: %w", err)
-		}
+		casekit.Put(c, prefix+o.name, o.shape, x)
 	}
-	return nil
 }

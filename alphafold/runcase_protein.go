@@ -1,10 +1,9 @@
 package alphafold
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
+	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
 	"github.com/foldkit/foldkit/protein"
@@ -20,8 +19,9 @@ import (
 // and masks in dtype, B factors in float64 (they are read, not computed).
 // There are no gradients; grad is refused.
 func RunProteinCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
+	c := casekit.New(cs, "alphafold: protein case", nil)
 	if grad {
-		return nil, errors.New("alphafold: protein cases have no gradients")
+		return nil, c.Errorf("protein cases have no gradients")
 	}
 	text, err := cs.String("in/pdb_text")
 	if err != nil {
@@ -35,16 +35,14 @@ func RunProteinCase(cs *params.Set, dtype string, grad bool) (*params.Set, error
 	if err != nil {
 		return nil, err
 	}
-	switch dtype {
-	case "float32":
-		return runProteinCase[float32](s)
-	case "float64":
-		return runProteinCase[float64](s)
+	run, err := casekit.ByDType(c, dtype, runProteinCase[float32], runProteinCase[float64])
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("alphafold: protein case: dtype %q, want float32 or float64", dtype)
+	return run(c, s)
 }
 
-func runProteinCase[T num.Float](s *protein.Structure) (*params.Set, error) {
+func runProteinCase[T num.Float](c *casekit.Case, s *protein.Structure) (*params.Set, error) {
 	g, err := GroundTruthFromStructure[T](s)
 	if err != nil {
 		return nil, err
@@ -54,20 +52,14 @@ func runProteinCase[T num.Float](s *protein.Structure) (*params.Set, error) {
 		return nil, err
 	}
 	n := s.Len()
-	out := params.New()
-	var errs []error
-	put := func(name string, shape []int, x []T) {
-		errs = append(errs, params.Put(out, "out/"+name, shape, x))
-	}
-	ints := func(name string, shape []int, x []int) {
-		errs = append(errs, params.PutInts(out, "out/"+name, shape, x))
-	}
+	put := func(name string, shape []int, x []T) { casekit.Put(c, "out/"+name, shape, x) }
+	ints := func(name string, shape []int, x []int) { c.PutInts("out/"+name, shape, x) }
 	s37, s14, s8, s7 := []int{n, 37}, []int{n, 14}, []int{n, 8}, []int{n, 7}
 	ints("aatype", []int{n}, g.AAType)
 	ints("residue_index", []int{n}, s.ResidueIndex)
 	put("all_atom_positions", []int{n, 37, 3}, g.Positions)
 	put("all_atom_mask", s37, g.Mask)
-	errs = append(errs, params.Put(out, "out/b_factors", s37, s.BFactors))
+	casekit.Put(c, "out/b_factors", s37, s.BFactors)
 	put("atom14_atom_exists", s14, g.Maps.Atom14Exists)
 	put("atom37_atom_exists", s37, g.Maps.Atom37Exists)
 	ints("residx_atom14_to_atom37", s14, g.Maps.Atom14ToAtom37)
@@ -90,10 +82,7 @@ func runProteinCase[T num.Float](s *protein.Structure) (*params.Set, error) {
 	put("recon_frames", []int{n, 8, 4, 4}, Frames4x4(frames))
 	put("recon_atom14_positions", []int{n, 14, 3}, atom14)
 	put("recon_atom14_mask", s14, mask)
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("alphafold: protein case: %w", err)
-	}
-	return out, nil
+	return c.Result()
 }
 
 // Frames4x4 returns frames as row-major 4×4 homogeneous matrices

@@ -1,11 +1,9 @@
 package msaattn
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
 
+	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
 )
@@ -17,12 +15,6 @@ const (
 	CaseColumn       = "msa_column_attention"
 	CaseGlobalColumn = "msa_column_global_attention"
 )
-
-// caseMeta is the part of a case's JSON meta that RunCase reads.
-type caseMeta struct {
-	Case   string         `json:"case"`
-	Config map[string]any `json:"config"`
-}
 
 // RunCase runs the module a reference case names (meta.case is one of
 // CaseRow, CaseColumn, CaseGlobalColumn) on the case's parameters
@@ -38,132 +30,64 @@ type caseMeta struct {
 // mask-mean epsilon other than 1e-10), and on any params/ or in/ key it did
 // not use (in/cot_* is only used with grad).
 func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
-	str, err := cs.String("meta")
-	if err != nil {
-		return nil, fmt.Errorf("msaattn: %w", err)
-	}
-	var meta caseMeta
-	if err := json.Unmarshal([]byte(str), &meta); err != nil {
-		return nil, fmt.Errorf("msaattn: case meta: %w", err)
-	}
-	var out *params.Set
-	switch dtype {
-	case "float32":
-		out, err = runCase[float32](cs, meta, grad)
-	case "float64":
-		out, err = runCase[float64](cs, meta, grad)
-	default:
-		return nil, fmt.Errorf("msaattn: dtype %q, want float32 or float64", dtype)
-	}
+	c := casekit.New(cs, "msaattn", nil)
+	meta, err := c.Meta()
 	if err != nil {
 		return nil, err
 	}
-	var unused []string
-	for _, k := range cs.Unused() {
-		if strings.HasPrefix(k, "params/") || (strings.HasPrefix(k, "in/") && (grad || !strings.HasPrefix(k, "in/cot_"))) {
-			unused = append(unused, k)
-		}
-	}
-	if len(unused) > 0 {
-		sort.Strings(unused)
-		return nil, fmt.Errorf("msaattn: case %s: keys not used by the module: %s", meta.Case, strings.Join(unused, ", "))
-	}
-	return out, nil
-}
-
-// configInt returns meta.config[key] as a positive integer.
-func (m caseMeta) configInt(key string) (int, error) {
-	v, ok := m.Config[key]
-	if !ok {
-		return 0, fmt.Errorf("msaattn: case %s: meta.config has no %q", m.Case, key)
-	}
-	f, ok := v.(float64)
-	if !ok || f != float64(int(f)) || f < 1 {
-		return 0, fmt.Errorf("msaattn: case %s: meta.config.%s = %v, want a positive integer", m.Case, key, v)
-	}
-	return int(f), nil
-}
-
-// configWant fails unless meta.config[key], when present, equals want.
-func (m caseMeta) configWant(key string, want float64) error {
-	if v, ok := m.Config[key]; ok && v != want {
-		return fmt.Errorf("msaattn: case %s: meta.config.%s = %v, but the module uses %v", m.Case, key, v, want)
-	}
-	return nil
-}
-
-// configInts reads several integer keys of meta.config.
-func (m caseMeta) configInts(keys ...string) ([]int, error) {
-	vals := make([]int, len(keys))
-	for i, k := range keys {
-		v, err := m.configInt(k)
-		if err != nil {
-			return nil, err
-		}
-		vals[i] = v
-	}
-	return vals, nil
-}
-
-func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set, error) {
-	if err := meta.configWant("inf", maskBias); err != nil {
-		return nil, err
-	}
-	sh, err := cs.Shape("in/msa")
-	if err != nil {
-		return nil, fmt.Errorf("msaattn: %w", err)
-	}
-	if len(sh) != 3 {
-		return nil, fmt.Errorf("msaattn: case %s: in/msa has shape %v, want [S N c]: %w", meta.Case, sh, num.ErrShape)
-	}
-	s, n, c := sh[0], sh[1], sh[2]
-	get := func(name string, shape ...int) ([]T, error) {
-		x, err := params.Get[T](cs, name, shape...)
-		if err != nil {
-			return nil, fmt.Errorf("msaattn: case %s: %w", meta.Case, err)
-		}
-		return x, nil
-	}
-	msa, err := get("in/msa", s, n, c)
+	c.Prefix = "msaattn: case " + meta.Case
+	run, err := casekit.ByDType(c, dtype, runCase[float32], runCase[float64])
 	if err != nil {
 		return nil, err
 	}
-	mask, err := get("in/msa_mask", s, n)
+	if _, err := run(c, meta, grad); err != nil {
+		return nil, err
+	}
+	if err := c.CheckUsed(grad); err != nil {
+		return nil, err
+	}
+	return c.Result()
+}
+
+// checkChannels records an error in c unless in/msa has the channels
+// meta.config[key] names.
+func checkChannels(c *casekit.Case, got, want int, key string) {
+	if got != want {
+		c.Errorf("in/msa has %d channels, meta.config.%s = %d: %w", got, key, want, num.ErrShape)
+	}
+}
+
+func runCase[T num.Float](c *casekit.Case, meta *casekit.Meta, grad bool) (*params.Set, error) {
+	meta.Want("inf", maskBias)
+	sh, err := c.Dims("in/msa", casekit.Any, casekit.Any, casekit.Any)
 	if err != nil {
 		return nil, err
 	}
+	s, n, ch := sh[0], sh[1], sh[2]
+	msa := casekit.Get[T](c, "in/msa", s, n, ch)
+	mask := casekit.Get[T](c, "in/msa_mask", s, n)
 	var cot []T
 	if grad {
-		if cot, err = get("in/cot_msa_update", s, n, c); err != nil {
-			return nil, err
-		}
+		cot = casekit.Get[T](c, "in/cot_msa_update", s, n, ch)
 	}
-
-	res := params.New()
-	var putErr error
-	put := func(name string, shape []int, x []T) {
-		if putErr == nil {
-			putErr = params.Put(res, name, shape, x)
-		}
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-	msaShape := []int{s, n, c}
+	msaShape := []int{s, n, ch}
 
 	switch meta.Case {
 	case CaseRow:
-		v, err := meta.configInts("c_m", "c_z", "heads", "c_hidden")
+		cfg := RowConfig{MSAChannels: meta.Int("c_m"), PairChannels: meta.Int("c_z"), Heads: meta.Int("heads"), HeadChannels: meta.Int("c_hidden")}
+		checkChannels(c, ch, cfg.MSAChannels, "c_m")
+		if err := c.Err(); err != nil {
+			return nil, err
+		}
+		p, err := LoadRowParams[T](c.In.Sub("params/"+RowPrefix), cfg)
 		if err != nil {
 			return nil, err
 		}
-		cfg := RowConfig{MSAChannels: v[0], PairChannels: v[1], Heads: v[2], HeadChannels: v[3]}
-		if c != cfg.MSAChannels {
-			return nil, fmt.Errorf("msaattn: case %s: in/msa has %d channels, meta.config.c_m = %d: %w", meta.Case, c, cfg.MSAChannels, num.ErrShape)
-		}
-		p, err := LoadRowParams[T](cs.Sub("params/"+RowPrefix), cfg)
-		if err != nil {
-			return nil, err
-		}
-		z, err := get("in/z", n, n, cfg.PairChannels)
-		if err != nil {
+		z := casekit.Get[T](c, "in/z", n, n, cfg.PairChannels)
+		if err := c.Err(); err != nil {
 			return nil, err
 		}
 		m := &RowAttention[T]{Config: cfg, Params: p}
@@ -172,29 +96,26 @@ func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set
 		if err != nil {
 			return nil, err
 		}
-		put("out/msa_update", msaShape, y)
+		casekit.Put(c, "out/msa_update", msaShape, y)
 		if grad {
 			g, err := m.Backward(&cache, cot)
 			if err != nil {
 				return nil, err
 			}
-			put("grad/in/msa", msaShape, g.MSA)
-			put("grad/in/z", []int{n, n, cfg.PairChannels}, g.Z)
-			if err := g.Params.Save(res, "grad/params/"); err != nil {
+			casekit.Put(c, "grad/in/msa", msaShape, g.MSA)
+			casekit.Put(c, "grad/in/z", []int{n, n, cfg.PairChannels}, g.Z)
+			if err := g.Params.Save(c.Out, "grad/params/"); err != nil {
 				return nil, err
 			}
 		}
 
 	case CaseColumn:
-		v, err := meta.configInts("c_m", "heads", "c_hidden")
-		if err != nil {
+		cfg := ColumnConfig{MSAChannels: meta.Int("c_m"), Heads: meta.Int("heads"), HeadChannels: meta.Int("c_hidden")}
+		checkChannels(c, ch, cfg.MSAChannels, "c_m")
+		if err := c.Err(); err != nil {
 			return nil, err
 		}
-		cfg := ColumnConfig{MSAChannels: v[0], Heads: v[1], HeadChannels: v[2]}
-		if c != cfg.MSAChannels {
-			return nil, fmt.Errorf("msaattn: case %s: in/msa has %d channels, meta.config.c_m = %d: %w", meta.Case, c, cfg.MSAChannels, num.ErrShape)
-		}
-		p, err := LoadColumnParams[T](cs.Sub("params/"+ColumnPrefix), cfg)
+		p, err := LoadColumnParams[T](c.In.Sub("params/"+ColumnPrefix), cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -204,31 +125,26 @@ func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set
 		if err != nil {
 			return nil, err
 		}
-		put("out/msa_update", msaShape, y)
+		casekit.Put(c, "out/msa_update", msaShape, y)
 		if grad {
 			g, err := m.Backward(&cache, cot)
 			if err != nil {
 				return nil, err
 			}
-			put("grad/in/msa", msaShape, g.MSA)
-			if err := g.Params.Save(res, "grad/params/"); err != nil {
+			casekit.Put(c, "grad/in/msa", msaShape, g.MSA)
+			if err := g.Params.Save(c.Out, "grad/params/"); err != nil {
 				return nil, err
 			}
 		}
 
 	case CaseGlobalColumn:
-		if err := meta.configWant("mask_mean_eps", GlobalMaskEps); err != nil {
+		meta.Want("mask_mean_eps", GlobalMaskEps)
+		cfg := GlobalColumnConfig{MSAChannels: meta.Int("c_e"), Heads: meta.Int("heads"), HeadChannels: meta.Int("c_hidden")}
+		checkChannels(c, ch, cfg.MSAChannels, "c_e")
+		if err := c.Err(); err != nil {
 			return nil, err
 		}
-		v, err := meta.configInts("c_e", "heads", "c_hidden")
-		if err != nil {
-			return nil, err
-		}
-		cfg := GlobalColumnConfig{MSAChannels: v[0], Heads: v[1], HeadChannels: v[2]}
-		if c != cfg.MSAChannels {
-			return nil, fmt.Errorf("msaattn: case %s: in/msa has %d channels, meta.config.c_e = %d: %w", meta.Case, c, cfg.MSAChannels, num.ErrShape)
-		}
-		p, err := LoadGlobalColumnParams[T](cs.Sub("params/"+GlobalColumnPrefix), cfg)
+		p, err := LoadGlobalColumnParams[T](c.In.Sub("params/"+GlobalColumnPrefix), cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -238,14 +154,14 @@ func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set
 		if err != nil {
 			return nil, err
 		}
-		put("out/msa_update", msaShape, y)
+		casekit.Put(c, "out/msa_update", msaShape, y)
 		if grad {
 			g, err := m.Backward(&cache, cot)
 			if err != nil {
 				return nil, err
 			}
-			put("grad/in/msa", msaShape, g.MSA)
-			if err := g.Params.Save(res, "grad/params/"); err != nil {
+			casekit.Put(c, "grad/in/msa", msaShape, g.MSA)
+			if err := g.Params.Save(c.Out, "grad/params/"); err != nil {
 				return nil, err
 			}
 		}
@@ -253,8 +169,5 @@ func runCase[T num.Float](cs *params.Set, meta caseMeta, grad bool) (*params.Set
 	default:
 		return nil, fmt.Errorf("msaattn: case %q is not an MSA attention case (want %s, %s or %s)", meta.Case, CaseRow, CaseColumn, CaseGlobalColumn)
 	}
-	if putErr != nil {
-		return nil, fmt.Errorf("msaattn: case %s: %w", meta.Case, putErr)
-	}
-	return res, nil
+	return c.Result()
 }

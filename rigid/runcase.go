@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
 )
@@ -24,13 +25,14 @@ import (
 // read only when grad is set. from_3_points keeps AF2's value for
 // degenerate points (ErrDegenerate is not an error here).
 func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
-	switch dtype {
-	case "float32":
-		return runCase[float32](cs, grad)
-	case "float64", "":
-		return runCase[float64](cs, grad)
+	if dtype == "" {
+		dtype = "float64"
 	}
-	return nil, fmt.Errorf("rigid: run case: unknown dtype %q (want float32 or float64)", dtype)
+	run, err := casekit.ByDType(casekit.New(cs, "rigid: run case", nil), dtype, runCase[float32], runCase[float64])
+	if err != nil {
+		return nil, err
+	}
+	return run(cs, grad)
 }
 
 // knownOp reports whether op is an operation of a rigid case.
