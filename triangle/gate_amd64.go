@@ -2,16 +2,11 @@
 
 package triangle
 
-import "unsafe"
-
 // The AVX2 kernels of gate_amd64.s. n is a multiple of 8; the pointers
 // address at least n elements.
 
 //go:noescape
 func gateMaskAVX2(dst, x, y, m *float32, n int, bx, by float32)
-
-//go:noescape
-func gateMaskNTAVX2(dst, x, y, m *float32, n int, bx, by float32)
 
 //go:noescape
 func gateVecAVX2(dst, x, y, bx, by *float32, n int)
@@ -54,10 +49,6 @@ func detectAVX2() bool {
 	return ebx7&avx2 != 0
 }
 
-// ntMin is the row length from which vecGateMask32 writes around the cache
-// (shorter rows are likely to be read again while still cached).
-const ntMin = 1024
-
 // vecGateMask32 is gateMask on float32 slices of equal length through the
 // AVX2 kernel, leaving the last len%8 elements to the caller. It returns the
 // number of elements done.
@@ -67,11 +58,7 @@ func vecGateMask32(dst, x, y, m []float32, bx, by float32) int {
 		return 0
 	}
 	_, _, _ = x[n-1], y[n-1], m[n-1]
-	if n >= ntMin && uintptr(unsafe.Pointer(&dst[0]))%32 == 0 {
-		gateMaskNTAVX2(&dst[0], &x[0], &y[0], &m[0], n, bx, by)
-	} else {
-		gateMaskAVX2(&dst[0], &x[0], &y[0], &m[0], n, bx, by)
-	}
+	gateMaskAVX2(&dst[0], &x[0], &y[0], &m[0], n, bx, by)
 	return n
 }
 

@@ -66,6 +66,8 @@ CONST8(bias127, 0x0000007f) // exponent bias (int32)
 
 // func gateMaskAVX2(dst, x, y, m *float32, n int, bx, by float32)
 // dst[i] = m[i]·(x[i]+bx)·sigmoid(y[i]+by) for i < n, n a multiple of 8.
+// Two vectors per iteration give the out-of-order core two independent
+// chains of the long sigmoid.
 TEXT ·gateMaskAVX2(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -77,6 +79,30 @@ TEXT ·gateMaskAVX2(SB), NOSPLIT, $0-48
 	VMOVUPS one<>(SB), Y13
 	XORQ AX, AX
 	SHLQ $2, CX
+	MOVQ CX, R9
+	ANDQ $-64, R9
+
+gm2loop:
+	CMPQ AX, R9
+	JGE  gmloop
+	VMOVUPS (DX)(AX*1), Y0
+	VMOVUPS 32(DX)(AX*1), Y5
+	VADDPS  Y15, Y0, Y0
+	VADDPS  Y15, Y5, Y5
+	SIGMOID(Y0, Y1, Y2, Y3)
+	SIGMOID(Y5, Y6, Y7, Y8)
+	VMOVUPS (SI)(AX*1), Y4
+	VMOVUPS 32(SI)(AX*1), Y9
+	VADDPS  Y14, Y4, Y4
+	VADDPS  Y14, Y9, Y9
+	VMULPS  Y4, Y0, Y0
+	VMULPS  Y9, Y5, Y5
+	VMULPS  (R8)(AX*1), Y0, Y0
+	VMULPS  32(R8)(AX*1), Y5, Y5
+	VMOVUPS Y0, (DI)(AX*1)
+	VMOVUPS Y5, 32(DI)(AX*1)
+	ADDQ    $64, AX
+	JMP     gm2loop
 
 gmloop:
 	CMPQ AX, CX
@@ -378,40 +404,5 @@ ln3:
 	JMP     ln3
 
 ln3done:
-	VZEROUPPER
-	RET
-
-// func gateMaskNTAVX2(dst, x, y, m *float32, n int, bx, by float32)
-// gateMaskAVX2 with non-temporal stores: dst must be 32-byte aligned. The
-// gated projections are written once and read back only after the whole
-// chunk is done, so writing around the cache saves the read for ownership.
-TEXT ·gateMaskNTAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ y+16(FP), DX
-	MOVQ m+24(FP), R8
-	MOVQ n+32(FP), CX
-	VBROADCASTSS bx+40(FP), Y14
-	VBROADCASTSS by+44(FP), Y15
-	VMOVUPS one<>(SB), Y13
-	XORQ AX, AX
-	SHLQ $2, CX
-
-gnloop:
-	CMPQ AX, CX
-	JGE  gndone
-	VMOVUPS (DX)(AX*1), Y0
-	VADDPS  Y15, Y0, Y0
-	SIGMOID(Y0, Y1, Y2, Y3)
-	VMOVUPS (SI)(AX*1), Y4
-	VADDPS  Y14, Y4, Y4
-	VMULPS  Y4, Y0, Y0
-	VMULPS  (R8)(AX*1), Y0, Y0
-	VMOVNTPS Y0, (DI)(AX*1)
-	ADDQ    $32, AX
-	JMP     gnloop
-
-gndone:
-	SFENCE
 	VZEROUPPER
 	RET
