@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs foldkit's CUDA benchmarks and PyTorch's on the same GPU and prints
 # the ratios. On the build machine first:
-#   ../shared/gpu/build.sh ./internal/backend
+#   ../shared/gpu/build.sh ./backend
 # then with the device tool: command "bash benchmarks/cuda/run.sh", carry [".gpu"].
 # Writes torch.json, go_bench.txt and compare.json under $OUT (or /tmp).
 set -euo pipefail

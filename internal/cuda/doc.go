@@ -63,7 +63,7 @@
 // code above the driver — buffers, allocator, launchers, package backend —
 // is the code that runs on a GPU, so
 //
-//	go test -tags foldkit_cudaemu ./internal/cuda/... ./internal/backend/...
+//	go test -tags foldkit_cudaemu ./internal/cuda/... ./backend/...
 //
 // checks it, slowly, on a machine without a GPU (CI does, in .ci/cuda.sh).
 // It checks indexing, launch arguments and arithmetic, not speed, memory

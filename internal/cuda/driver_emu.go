@@ -40,7 +40,7 @@ import (
 // their grids and argument lists, package backend — is the code that runs
 // on a GPU, so
 //
-//	go test -tags foldkit_cudaemu ./internal/backend/...
+//	go test -tags foldkit_cudaemu ./backend/...
 //
 // checks it without one. Work runs synchronously; there is no stream.
 

@@ -95,7 +95,7 @@ func TestPTXEntries(t *testing.T) {
 	// (and, for attention, every head width).
 	var want []string
 	for _, base := range []string{"fk_sigmoid", "fk_sigmoid_bwd", "fk_relu", "fk_relu_bwd", "fk_mul", "fk_mul_add", "fk_axpby",
-		"fk_gate", "fk_gate_bwd", "fk_bias_rows", "fk_colsum_part", "fk_colsum_finish", "fk_count_nonfinite",
+		"fk_gate", "fk_gate_bwd", "fk_transpose", "fk_scale_rows", "fk_bias_rows", "fk_colsum_part", "fk_colsum_finish", "fk_count_nonfinite",
 		"fk_layernorm", "fk_layernorm_stats", "fk_layernorm_bwd", "fk_softmax", "fk_softmax_bwd", "fk_attn_bwd_prep",
 		"fk_rigid_compose", "fk_rigid_invert", "fk_rigid_map", "fk_rigid_map_bwd", "fk_rigid_compose_bwd",
 		"fk_rigid_invert_bwd", "fk_quat_to_rot", "fk_quat_to_rot_bwd", "fk_compose_q_update", "fk_compose_q_update_bwd"} {

@@ -223,3 +223,33 @@ func ColSum[T num.Float](d *Device, dst, a *Buffer[T], rows, n int) error {
 		return colSum[T](d, dst.ptr, a.ptr, 0, 0, 0, rows, n, 0)
 	}, false)
 }
+
+// Transpose queues dst[b, j, i, :] = src[b, i, j, :] for src [batch, rows,
+// cols, block] (package backend checks that dst does not overlap src).
+func Transpose[T num.Float](d *Device, dst, src *Buffer[T], batch, rows, cols, block int) error {
+	n := batch * rows * cols * block
+	if err := same[T](d, n, "src", src, "dst", dst); err != nil {
+		return err
+	}
+	return elementwise[T](d, "fk_transpose", n, dst.ptr, src.ptr, rows, cols, block)
+}
+
+// ScaleRows queues y[r, :] = x[r, :]·s[r] over [rows, c]. y may be x.
+func ScaleRows[T num.Float](d *Device, y, x, s *Buffer[T], rows, c int) error {
+	return scaleRows(d, y, x, s, 0, 0, rows, c)
+}
+
+// DivRows queues y[r, :] = x[r, :]/(s[r] + eps) over [rows, c]. y may be x.
+func DivRows[T num.Float](d *Device, y, x, s *Buffer[T], eps T, rows, c int) error {
+	return scaleRows(d, y, x, s, eps, 1, rows, c)
+}
+
+func scaleRows[T num.Float](d *Device, y, x, s *Buffer[T], eps T, div, rows, c int) error {
+	if err := same[T](d, rows*c, "x", x, "y", y); err != nil {
+		return err
+	}
+	if err := same[T](d, rows, "s", s); err != nil {
+		return err
+	}
+	return elementwise[T](d, "fk_scale_rows", rows*c, y.ptr, x.ptr, s.ptr, float64(eps), div, c)
+}

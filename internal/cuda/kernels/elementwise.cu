@@ -166,3 +166,35 @@ __device__ void fk_count_nonfinite_impl(const T *x, i64 batch, i64 rows, i64 wid
 }
 #define P_COUNT(T) (const T *x, i64 batch, i64 rows, i64 width, i64 sb, i64 sr, unsigned long long *counts, i64 slot)
 KERNEL_F32_F64(fk_count_nonfinite, P_COUNT, (x, batch, rows, width, sb, sr, counts, slot))
+
+// dst[b, j, i, e] = src[b, i, j, e] for [batch, rows, cols, block] src
+// of n elements (backend Transpose). Each thread writes one element of dst, so writes are
+// contiguous; reads are contiguous within a block of block elements.
+template <typename T>
+__device__ void fk_transpose_impl(T *dst, const T *src, i64 rows, i64 cols, i64 block, i64 n) {
+	GRID_LOOP(o, n) {
+		i64 e = o % block;
+		i64 t = o / block;
+		i64 i = t % rows;
+		t /= rows;
+		i64 j = t % cols;
+		i64 b = t / cols;
+		dst[o] = src[((b * rows + i) * cols + j) * block + e];
+	}
+}
+#define P_TRANSPOSE(T) (T * dst, const T *src, i64 rows, i64 cols, i64 block, i64 n)
+KERNEL_F32_F64(fk_transpose, P_TRANSPOSE, (dst, src, rows, cols, block, n))
+
+// y[r, :] = x[r, :]·s[r] (div = 0) or x[r, :]/(s[r] + eps) (div = 1) over
+// [rows, c] of n elements (backend ScaleRows and DivRows), rounding as the CPU: the
+// denominator is formed in T, then one division.
+template <typename T>
+__device__ void fk_scale_rows_impl(T *y, const T *x, const T *s, double eps, i64 div, i64 c, i64 n) {
+	T ep = (T)eps;
+	GRID_LOOP(i, n) {
+		T v = s[i / c];
+		y[i] = div ? x[i] / (v + ep) : x[i] * v;
+	}
+}
+#define P_SCALE_ROWS(T) (T * y, const T *x, const T *s, double eps, i64 div, i64 c, i64 n)
+KERNEL_F32_F64(fk_scale_rows, P_SCALE_ROWS, (y, x, s, eps, div, c, n))

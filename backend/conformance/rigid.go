@@ -3,7 +3,7 @@ package conformance
 import (
 	"testing"
 
-	"github.com/foldkit/foldkit/internal/backend"
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/rigid"
 )

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/foldkit/foldkit/internal/backend"
-	"github.com/foldkit/foldkit/internal/backend/conformance"
+	"github.com/foldkit/foldkit/backend"
+	"github.com/foldkit/foldkit/backend/conformance"
 	"github.com/foldkit/foldkit/internal/cuda"
 	"github.com/foldkit/foldkit/internal/num"
 )

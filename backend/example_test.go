@@ -3,7 +3,7 @@ package backend_test
 import (
 	"fmt"
 
-	"github.com/foldkit/foldkit/internal/backend"
+	"github.com/foldkit/foldkit/backend"
 )
 
 // ExampleCPU runs a layer norm and a gate through the CPU backend. Code

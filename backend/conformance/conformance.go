@@ -21,7 +21,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/foldkit/foldkit/internal/backend"
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/num"
 )
 
@@ -85,6 +85,7 @@ func All[T num.Float](t *testing.T, k backend.Kernels[T], tol Tolerance) {
 	t.Run("LayerNorm", func(t *testing.T) { LayerNorm(t, k, tol) })
 	t.Run("Softmax", func(t *testing.T) { Softmax(t, k, tol) })
 	t.Run("Elementwise", func(t *testing.T) { Elementwise(t, k, tol) })
+	t.Run("Reshape", func(t *testing.T) { Reshape(t, k, tol) })
 	t.Run("Attention", func(t *testing.T) { Attention(t, k, tol) })
 	t.Run("Rigid", func(t *testing.T) { Rigid(t, k, tol) })
 	t.Run("Chain", func(t *testing.T) { Chain(t, k, tol) })

@@ -145,6 +145,22 @@ type Kernels[T num.Float] interface {
 	// dg += dy·x·s·(1 − s) with s = sigmoid(g); dg or dx may be nil.
 	GateBackward(dg, dx, g, x, dy Tensor[T]) error
 
+	// Transpose sets dst[b, j, i, :] = src[b, i, j, :] for b < batch,
+	// i < rows and j < cols, moving blocks of block contiguous elements:
+	// src is [batch, rows, cols, block] and dst [batch, cols, rows, block].
+	// It maps AF2's channel-last tensors to the channel-major operands of
+	// batched matrix products and back (the triangle multiplications, the
+	// outer product mean) and moves per-position biases to their
+	// [Heads, Lq, Lk] layout. dst must not overlap src.
+	Transpose(dst, src Tensor[T], batch, rows, cols, block int) error
+	// ScaleRows sets y[r, :] = x[r, :]·s[r] for rows rows of c elements:
+	// the masking of AF2's projections by a per-position mask. y may be x.
+	ScaleRows(y, x, s Tensor[T], rows, c int) error
+	// DivRows sets y[r, :] = x[r, :]/(s[r] + eps) for rows rows of c
+	// elements: the normalisation of the outer product mean (Algorithm 10)
+	// and of global attention's mean query (Algorithm 19). y may be x.
+	DivRows(y, x, s Tensor[T], eps T, rows, c int) error
+
 	// Attention is attn.Forward: o [Batch, Lq, Heads, Cv] by oL
 	// (overwritten) and, when lse is not nil, lse [Batch, Heads, Lq]. No
 	// Lq×Lk matrix is stored.

@@ -3,8 +3,8 @@ package backend_test
 import (
 	"testing"
 
-	"github.com/foldkit/foldkit/internal/backend"
-	"github.com/foldkit/foldkit/internal/backend/conformance"
+	"github.com/foldkit/foldkit/backend"
+	"github.com/foldkit/foldkit/backend/conformance"
 )
 
 // The CPU backend calls the CPU kernels themselves, so the suite demands

@@ -4,8 +4,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/attn"
-	"github.com/foldkit/foldkit/internal/backend"
 	"github.com/foldkit/foldkit/internal/nn"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/internal/refcase"

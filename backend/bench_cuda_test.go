@@ -7,8 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/attn"
-	"github.com/foldkit/foldkit/internal/backend"
 	"github.com/foldkit/foldkit/internal/cuda"
 )
 

@@ -11,17 +11,35 @@ import (
 	"github.com/foldkit/foldkit/internal/num"
 )
 
+// Math selects the arithmetic of float32 matrix products on the CUDA
+// backend (an alias of the internal runtime's type, so that code outside
+// foldkit can name it).
+type Math = cuda.Math
+
+// The arithmetic of float32 matrix products: float32 as on the CPU (the
+// default), or tensor-core TF32 or BF16 with inputs rounded to 10 or 7
+// mantissa bits.
+const (
+	MathFP32 = cuda.MathFP32
+	MathTF32 = cuda.MathTF32
+	MathBF16 = cuda.MathBF16
+)
+
+// DeviceOptions configure a CUDA device when a backend opens it: the
+// cuBLAS library to load and a debugging mode that waits after every call.
+type DeviceOptions = cuda.Options
+
 // CUDAOptions configure the CUDA backend. The zero value is the usual
 // choice: float32 arithmetic everywhere and attention's input checks on.
 type CUDAOptions struct {
 	// Device configures the device when the backend opens it (CUDA).
-	Device cuda.Options
+	Device DeviceOptions
 	// Math selects the arithmetic of float32 matrix products (Gemm,
-	// GemmStridedBatched, Linear, LinearBackward): cuda.MathFP32 (the
-	// default, as the CPU), cuda.MathTF32 or cuda.MathBF16 (tensor cores,
+	// GemmStridedBatched, Linear, LinearBackward): MathFP32 (the
+	// default, as the CPU), MathTF32 or MathBF16 (tensor cores,
 	// inputs rounded to 10 or 7 mantissa bits; see the package doc for the
 	// tolerances). It has no effect on float64.
-	Math cuda.Math
+	Math Math
 	// SkipInputChecks turns off Attention's and AttentionBackward's checks
 	// for NaN and infinities in their inputs, each of which waits for the
 	// device (one small download). Non-finite inputs then propagate.

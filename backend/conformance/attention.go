@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/attn"
-	"github.com/foldkit/foldkit/internal/backend"
 	"github.com/foldkit/foldkit/internal/num"
 )
 

@@ -4,7 +4,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/foldkit/foldkit/internal/backend"
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/nn"
 	"github.com/foldkit/foldkit/internal/num"
 )
