@@ -42,8 +42,8 @@ const renormAbove = 512
 // end. That is the only memory beyond the tiles: at most (workers − 1)
 // buffers when KVHeads = Heads (work is ordered head-major), and
 // (workers − 1)·Heads when KVHeads = 1; none with one worker or without
-// dPairBias. The result is deterministic for a given gemm.Workers()
-// (GOMAXPROCS, or 1 with OpenBLAS).
+// dPairBias. The result is deterministic for a given
+// gemm.TileWorkers[T]() (GOMAXPROCS, or 1 for float64 with OpenBLAS).
 func Backward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T, do []T, dq, dk, dv, dPairBias []T) error {
 	if err := p.check(); err != nil {
 		return err
@@ -94,7 +94,7 @@ func Backward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T, do []T, dq,
 	if perHead {
 		n *= d.Heads
 	}
-	workers := min(gemm.Workers(), n) // every worker calls gemm.Gemm
+	workers := min(gemm.TileWorkers[T](), n) // the workers' products: gemm.Tile, or gemm.Gemm
 	lo := func(w int) int { return w * n / workers }
 	headsOf := func(w int) (h0, h1 int) {
 		if !perHead {
@@ -214,6 +214,7 @@ type bwdWorker[T num.Float] struct {
 	m, l     []T   // recomputed row maximum and sum of flagged rows
 	mb       []T   // tk mask biases
 	pb       [][]T // dPairBias destination per head (nil: not wanted)
+	pk       *packer[T]
 }
 
 func newBwdWorker[T num.Float](a *bwdArgs[T]) *bwdWorker[T] {
@@ -228,6 +229,7 @@ func newBwdWorker[T num.Float](a *bwdArgs[T]) *bwdWorker[T] {
 		m:     make([]T, tq),
 		l:     make([]T, tq),
 		mb:    make([]T, tk),
+		pk:    newPacker[T](),
 	}
 }
 
@@ -279,7 +281,7 @@ func (w *bwdWorker[T]) block(b, h, q0 int) {
 	for k0 := 0; k0 < p.Lk; k0 += w.tk {
 		nk := min(w.tk, p.Lk-k0)
 		s := w.s[:nq*nk]
-		logits(p, b, h, q0, nq, k0, nk, s, w.mb)
+		logits(p, b, h, q0, nq, k0, nk, s, w.mb, w.pk)
 		for i := 0; i < nq; i++ {
 			row := s[i*nk : (i+1)*nk]
 			expShiftScale(row, shift[i], r[i])
@@ -287,13 +289,13 @@ func (w *bwdWorker[T]) block(b, h, q0 int) {
 		koff := b*p.KL.Batch + k0*p.KL.Row + kh*c
 		voff := b*p.VL.Batch + k0*p.VL.Row + kh*cv
 		if w.dv != nil {
-			gemm.Gemm(true, false, nk, cv, nq, 1, s, nk, w.do[ooff:], ldo, 1, w.dv[voff:], ldv)
+			w.pk.tn(true, nk, cv, nq, 1, s, nk, w.do[ooff:], ldo, w.dv[voff:], ldv)
 		}
 		if !needDS {
 			continue
 		}
 		dp := w.dp[:nq*nk]
-		gemm.Gemm(false, true, nq, nk, cv, 1, w.do[ooff:], ldo, p.V[voff:], ldv, 0, dp, nk)
+		w.pk.nt(false, nq, nk, cv, 1, w.do[ooff:], ldo, p.V[voff:], ldv, dp, nk)
 		for i := 0; i < nq; i++ {
 			prow, drow := s[i*nk:(i+1)*nk], dp[i*nk:(i+1)*nk]
 			di := dd[i]
@@ -308,10 +310,10 @@ func (w *bwdWorker[T]) block(b, h, q0 int) {
 			}
 		}
 		if w.dq != nil {
-			gemm.Gemm(false, false, nq, c, nk, p.Scale, dp, nk, p.K[koff:], ldk, 1, w.dq[qoff:], ldq)
+			w.pk.nn(true, nq, c, nk, p.Scale, dp, nk, p.K[koff:], ldk, w.dq[qoff:], ldq)
 		}
 		if w.dk != nil {
-			gemm.Gemm(true, false, nk, c, nq, p.Scale, dp, nk, p.Q[qoff:], ldq, 1, w.dk[koff:], ldk)
+			w.pk.tn(true, nk, c, nq, p.Scale, dp, nk, p.Q[qoff:], ldq, w.dk[koff:], ldk)
 		}
 	}
 }
@@ -329,7 +331,7 @@ func (w *bwdWorker[T]) renorm(b, h, q0, nq int) {
 	for k0 := 0; k0 < p.Lk; k0 += w.tk {
 		nk := min(w.tk, p.Lk-k0)
 		s := w.s[:nq*nk]
-		logits(p, b, h, q0, nq, k0, nk, s, w.mb)
+		logits(p, b, h, q0, nq, k0, nk, s, w.mb, w.pk)
 		for i := 0; i < nq; i++ {
 			if math.Abs(float64(w.shift[i])) <= renormAbove {
 				continue

@@ -21,8 +21,9 @@ import (
 // of every logit row, which Backward needs to recompute the softmax. o and
 // lse must not overlap the inputs.
 //
-// The work is spread over gemm.Workers() goroutines (GOMAXPROCS, or one
-// with OpenBLAS) by (batch, head, query tile); each holds its own scratch. Forward returns an error wrapping
+// The work is spread over gemm.TileWorkers[T]() goroutines (GOMAXPROCS,
+// or one for float64 with OpenBLAS) by (batch, head, query tile); each
+// holds its own scratch and runs its tile products with gemm.Tile. Forward returns an error wrapping
 // num.ErrShape for inconsistent sizes or layouts, and num.ErrNaN for
 // non-finite inputs.
 func Forward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T) error {
@@ -44,7 +45,7 @@ func Forward[T num.Float](p *Problem[T], o []T, oL Layout, lse []T) error {
 	tq, _ := p.tiles()
 	nqb := (d.Lq + tq - 1) / tq
 	items := d.Batch * d.Heads * nqb
-	run(items, gemm.Workers(), func() func(int) {
+	run(items, gemm.TileWorkers[T](), func() func(int) {
 		w := newFwdWorker(p)
 		return func(i int) {
 			qb := i % nqb
@@ -97,6 +98,7 @@ type fwdWorker[T num.Float] struct {
 	acc    []T // tq×Cv running numerator
 	m, l   []T // running row maximum and sum
 	mb     []T // tk mask biases
+	pk     *packer[T]
 }
 
 func newFwdWorker[T num.Float](p *Problem[T]) *fwdWorker[T] {
@@ -108,6 +110,7 @@ func newFwdWorker[T num.Float](p *Problem[T]) *fwdWorker[T] {
 		m:   make([]T, tq),
 		l:   make([]T, tq),
 		mb:  make([]T, tk),
+		pk:  newPacker[T](),
 	}
 }
 
@@ -130,7 +133,7 @@ func (w *fwdWorker[T]) block(b, h, q0 int, o []T, oL Layout, lse []T) {
 	for k0 := 0; k0 < p.Lk; k0 += w.tk {
 		nk := min(w.tk, p.Lk-k0)
 		s := w.s[:nq*nk]
-		logits(p, b, h, q0, nq, k0, nk, s, w.mb)
+		logits(p, b, h, q0, nq, k0, nk, s, w.mb, w.pk)
 		for i := 0; i < nq; i++ {
 			row := s[i*nk : (i+1)*nk]
 			mOld := m[i]
@@ -149,7 +152,7 @@ func (w *fwdWorker[T]) block(b, h, q0 int, o []T, oL Layout, lse []T) {
 			l[i] += sum
 		}
 		voff := b*p.VL.Batch + k0*p.VL.Row + vh*cv
-		gemm.Gemm(false, false, nq, cv, nk, 1, s, nk, p.V[voff:], ld(p.VL.Row, cv), 1, acc, cv)
+		w.pk.nn(true, nq, cv, nk, 1, s, nk, p.V[voff:], ld(p.VL.Row, cv), acc, cv)
 	}
 	for i := 0; i < nq; i++ {
 		inv := 1 / l[i]
@@ -168,7 +171,7 @@ func (w *fwdWorker[T]) block(b, h, q0 int, o []T, oL Layout, lse []T) {
 // q0..q0+nq-1 against keys k0..k0+nk-1 of batch element b, head h:
 // Scale·q·k, then + MaskBias·(mask − 1), then + PairBias, in AF2's order.
 // mb is scratch of at least nk elements.
-func logits[T num.Float](p *Problem[T], b, h, q0, nq, k0, nk int, s, mb []T) {
+func logits[T num.Float](p *Problem[T], b, h, q0, nq, k0, nk int, s, mb []T, pk *packer[T]) {
 	c := p.C
 	kh := h
 	if p.kvHeads() == 1 {
@@ -176,7 +179,7 @@ func logits[T num.Float](p *Problem[T], b, h, q0, nq, k0, nk int, s, mb []T) {
 	}
 	qoff := b*p.QL.Batch + q0*p.QL.Row + h*c
 	koff := b*p.KL.Batch + k0*p.KL.Row + kh*c
-	gemm.Gemm(false, true, nq, nk, c, p.Scale, p.Q[qoff:], ld(p.QL.Row, c), p.K[koff:], ld(p.KL.Row, c), 0, s, nk)
+	pk.nt(false, nq, nk, c, p.Scale, p.Q[qoff:], ld(p.QL.Row, c), p.K[koff:], ld(p.KL.Row, c), s, nk)
 	if p.KeyMask != nil {
 		mb = mb[:nk]
 		for j, x := range p.KeyMask[b*p.Lk+k0:][:nk] {

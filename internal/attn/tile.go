@@ -1,0 +1,72 @@
+package attn
+
+import (
+	"github.com/foldkit/foldkit/internal/gemm"
+	"github.com/foldkit/foldkit/internal/num"
+)
+
+// packer runs the per-tile products of one worker. When gemm.Tile has its
+// own micro-kernel for T (float32 with AVX2 and FMA) it transposes the
+// operand that the kernel wants row-major into its scratch (at most one
+// TileK×C or TileQ×TileK tile) and calls gemm.Tile, so that the workers
+// never call the BLAS and run on every core; otherwise it calls gemm.Gemm
+// with the transposes, as the BLAS does them in place.
+type packer[T num.Float] struct {
+	native bool
+	buf    []T
+}
+
+func newPacker[T num.Float]() *packer[T] { return &packer[T]{native: gemm.TileNative[T]()} }
+
+func (pk *packer[T]) scratch(n int) []T {
+	if cap(pk.buf) < n {
+		pk.buf = make([]T, n)
+	}
+	return pk.buf[:n]
+}
+
+func beta[T num.Float](acc bool) T {
+	if acc {
+		return 1
+	}
+	return 0
+}
+
+// nn sets C = alpha·A·B (+ C when acc): A m×k, B k×n.
+func (pk *packer[T]) nn(acc bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	if !pk.native {
+		gemm.Gemm(false, false, m, n, k, alpha, a, lda, b, ldb, beta[T](acc), c, ldc)
+		return
+	}
+	gemm.Tile(acc, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+}
+
+// nt sets C = alpha·A·Bᵀ (+ C when acc): A m×k, B n×k.
+func (pk *packer[T]) nt(acc bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	if !pk.native || k == 0 {
+		gemm.Gemm(false, true, m, n, k, alpha, a, lda, b, ldb, beta[T](acc), c, ldc)
+		return
+	}
+	bt := pk.scratch(k * n)
+	for j := 0; j < n; j++ {
+		for p, x := range b[j*ldb : j*ldb+k] {
+			bt[p*n+j] = x
+		}
+	}
+	gemm.Tile(acc, m, n, k, alpha, a, lda, bt, n, c, ldc)
+}
+
+// tn sets C = alpha·Aᵀ·B (+ C when acc): A k×m, B k×n.
+func (pk *packer[T]) tn(acc bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	if !pk.native || k == 0 {
+		gemm.Gemm(true, false, m, n, k, alpha, a, lda, b, ldb, beta[T](acc), c, ldc)
+		return
+	}
+	at := pk.scratch(m * k)
+	for p := 0; p < k; p++ {
+		for i, x := range a[p*lda : p*lda+m] {
+			at[i*k+p] = x
+		}
+	}
+	gemm.Tile(acc, m, n, k, alpha, at, k, b, ldb, c, ldc)
+}
