@@ -63,6 +63,18 @@ func CUDA[T num.Float](ordinal int, opts CUDAOptions) (Kernels[T], error) {
 	return &gpu[T]{d: d, opts: opts, owned: true}, nil
 }
 
+// CUDAPair opens GPU ordinal once and returns the CUDA backends for
+// float32 and float64 on it. Closing the pair (Pair.Close) closes the
+// device.
+func CUDAPair(ordinal int, opts CUDAOptions) (Pair, error) {
+	d, err := cuda.Open(ordinal, opts.Device)
+	if err != nil {
+		return Pair{}, err
+	}
+	// The float64 backend owns the device: Pair.Close closes it last.
+	return Pair{F32: &gpu[float32]{d: d, opts: opts}, F64: &gpu[float64]{d: d, opts: opts, owned: true}}, nil
+}
+
 // OnDevice returns the CUDA backend on an open device, for element type T;
 // backends for float32 and float64 may share one device. Close of the
 // backend leaves the device open.

@@ -2,7 +2,8 @@
 // they run on: an interface, Kernels[T], with the kernels every module is
 // built from (matrix products, layer norm, softmax, activations and
 // gating, the streamed attention core, rigid-frame operations, each with
-// its backward pass) and the memory they work on (Tensor[T]).
+// its backward pass; transposes and row scalings) and the memory they work
+// on (Tensor[T]).
 //
 // Two implementations exist. CPU (always built) wraps the CPU kernels of
 // packages gemm, nn, attn and rigid; its tensors are Host slices, so CPU
@@ -15,6 +16,12 @@
 //
 //	k := backend.CPU[float32]()               // default build
 //	k, err := backend.CUDA[float32](0, opts)  // -tags foldkit_cuda
+//
+// The modules take the backend in their constructors (triangle.NewAtt,
+// msaattn.NewRow, alphafold.NewEvoformerBlock, ...) and keep their
+// parameters on it; on the CPU backend they run their CPU code on the
+// tensors' slices, on any other they compose these kernels. Code that picks
+// float32 or float64 at run time passes a Pair (CPUPair, or CUDAPair).
 //
 // There is no default backend, no global state and no init-time side
 // effect. In foldkit_cuda builds, OnDevice puts backends for float32 and
@@ -30,6 +37,8 @@
 // conformance holds the one suite of tests that every implementation
 // passes, with the tolerances it guarantees:
 //
+//   - Transpose: exact (it moves data); ScaleRows and DivRows round as the
+//     CPU does;
 //   - elementwise kernels: float32 5e-7, float64 5e-15, and rigid-frame
 //     operations: float32 1e-6, float64 1e-14, relative to max(1, |value|)
 //     (a few ulp);
