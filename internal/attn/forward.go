@@ -8,6 +8,7 @@ import (
 
 	"github.com/foldkit/foldkit/internal/gemm"
 	"github.com/foldkit/foldkit/internal/num"
+	"github.com/foldkit/foldkit/internal/simd"
 )
 
 // Forward computes the attention output o ([Batch, Lq, Heads, Cv] by oL,
@@ -210,6 +211,10 @@ func logits[T num.Float](p *Problem[T], b, h, q0, nq, k0, nk int, s, mb []T, pk 
 // finite (inputs are checked), so a plain comparison does; the max builtin's
 // NaN and signed-zero handling costs as much as the exponentials here.
 func rowMax[T num.Float](row []T, m T) T {
+	if is32[T]() && simd.Available {
+		m = T(simd.Max(as32(row), float32(m)))
+		row = row[len(row)&^7:]
+	}
 	for _, x := range row {
 		if x > m {
 			m = x

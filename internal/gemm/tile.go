@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/foldkit/foldkit/internal/gemm/kernel"
 	"github.com/foldkit/foldkit/internal/num"
+	"github.com/foldkit/foldkit/internal/simd"
 )
 
 // Tile computes C = alpha·A·B, or C += alpha·A·B when accumulate is set,
@@ -37,7 +37,7 @@ func Tile[T num.Float](accumulate bool, m, n, k int, alpha T, a []T, lda int, b 
 		panic(fmt.Sprintf("gemm: Tile: slices too short for m=%d n=%d k=%d", m, n, k))
 	}
 	a32, ok := any(a).([]float32)
-	if !ok || !kernel.Available || k == 0 {
+	if !ok || !simd.Available || k == 0 {
 		beta := T(0)
 		if accumulate {
 			beta = 1
@@ -58,7 +58,7 @@ func tile32(accumulate bool, m, n, k int, alpha float32, a []float32, lda int, b
 	m4, n16 := m&^3, n&^15
 	for i := 0; i < m4; i += 4 {
 		for j := 0; j < n16; j += 16 {
-			kernel.Sgemm4x16(k, &a[i*lda], lda, &b[j], ldb, &c[i*ldc+j], ldc, alpha, acc)
+			simd.Sgemm4x16(k, &a[i*lda], lda, &b[j], ldb, &c[i*ldc+j], ldc, alpha, acc)
 		}
 	}
 	edge := func(i, j int) {
@@ -89,7 +89,7 @@ func tile32(accumulate bool, m, n, k int, alpha float32, a []float32, lda int, b
 func TileNative[T num.Float]() bool {
 	var z T
 	_, ok := any(z).(float32)
-	return ok && kernel.Available
+	return ok && simd.Available
 }
 
 // TileWorkers returns how many goroutines should run Tile products for

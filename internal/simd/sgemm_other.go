@@ -1,11 +1,11 @@
 //go:build !amd64 || purego
 
-package kernel
+package simd
 
 // Available is false: this build has no micro-kernels.
 const Available = false
 
 // Sgemm4x16 is not available in this build; it panics.
 func Sgemm4x16(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha float32, acc int) {
-	panic("gemm/kernel: no micro-kernel in this build")
+	panic("simd: no micro-kernel in this build")
 }
