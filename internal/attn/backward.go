@@ -295,7 +295,12 @@ func (w *bwdWorker[T]) block(b, h, q0 int) {
 			continue
 		}
 		dp := w.dp[:nq*nk]
-		w.pk.nt(false, nq, nk, cv, 1, w.do[ooff:], ldo, p.V[voff:], ldv, dp, nk)
+		if w.pk.native {
+			vt := w.pk.wholeT(1, [2]int{b, kh}, p.V, b*p.VL.Batch+kh*cv, ldv, p.Lk, cv)
+			w.pk.nn(false, nq, nk, cv, 1, w.do[ooff:], ldo, vt[k0:], p.Lk, dp, nk)
+		} else {
+			w.pk.nt(false, nq, nk, cv, 1, w.do[ooff:], ldo, p.V[voff:], ldv, dp, nk)
+		}
 		for i := 0; i < nq; i++ {
 			prow, drow := s[i*nk:(i+1)*nk], dp[i*nk:(i+1)*nk]
 			di := dd[i]

@@ -180,7 +180,13 @@ func logits[T num.Float](p *Problem[T], b, h, q0, nq, k0, nk int, s, mb []T, pk 
 	}
 	qoff := b*p.QL.Batch + q0*p.QL.Row + h*c
 	koff := b*p.KL.Batch + k0*p.KL.Row + kh*c
-	pk.nt(false, nq, nk, c, p.Scale, p.Q[qoff:], ld(p.QL.Row, c), p.K[koff:], ld(p.KL.Row, c), s, nk)
+	if pk.native {
+		// q·kᵀ against the keys of the whole (batch, head), transposed once.
+		kt := pk.wholeT(0, [2]int{b, kh}, p.K, b*p.KL.Batch+kh*c, ld(p.KL.Row, c), p.Lk, c)
+		pk.nn(false, nq, nk, c, p.Scale, p.Q[qoff:], ld(p.QL.Row, c), kt[k0:], p.Lk, s, nk)
+	} else {
+		pk.nt(false, nq, nk, c, p.Scale, p.Q[qoff:], ld(p.QL.Row, c), p.K[koff:], ld(p.KL.Row, c), s, nk)
+	}
 	if p.KeyMask != nil {
 		mb = mb[:nk]
 		for j, x := range p.KeyMask[b*p.Lk+k0:][:nk] {

@@ -14,6 +14,17 @@ import (
 type packer[T num.Float] struct {
 	native bool
 	buf    []T
+	// Whole-sequence transposes kept across the query tiles of one
+	// (batch, head): slot 0 the keys, slot 1 the values.
+	whole [2]transposed[T]
+}
+
+// transposed is the transpose [width, L] of one head's [L, width] rows,
+// for the (batch, head) in key (valid when ok).
+type transposed[T num.Float] struct {
+	key [2]int
+	ok  bool
+	t   []T
 }
 
 func newPacker[T num.Float]() *packer[T] { return &packer[T]{native: gemm.TileNative[T]()} }
@@ -69,4 +80,25 @@ func (pk *packer[T]) tn(acc bool, m, n, k int, alpha T, a []T, lda int, b []T, l
 		}
 	}
 	gemm.Tile(acc, m, n, k, alpha, at, k, b, ldb, c, ldc)
+}
+
+// wholeT returns the transpose [width, l] of the l rows of width elements
+// at x[off:], row stride ldx, caching it in slot under key (batch, head):
+// the query tiles of one (batch, head) share it. Call only when native.
+func (pk *packer[T]) wholeT(slot int, key [2]int, x []T, off, ldx, l, width int) []T {
+	w := &pk.whole[slot]
+	if w.ok && w.key == key {
+		return w.t
+	}
+	if cap(w.t) < l*width {
+		w.t = make([]T, l*width)
+	}
+	t := w.t[:l*width]
+	for j := 0; j < l; j++ {
+		for c, v := range x[off+j*ldx : off+j*ldx+width] {
+			t[c*l+j] = v
+		}
+	}
+	w.t, w.key, w.ok = t, key, true
+	return t
 }
