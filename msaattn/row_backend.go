@@ -1,0 +1,519 @@
+package msaattn
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+
+	"github.com/foldkit/foldkit/backend"
+	"github.com/foldkit/foldkit/internal/attn"
+	"github.com/foldkit/foldkit/internal/nn"
+	"github.com/foldkit/foldkit/internal/num"
+)
+
+// Row is MSA row-wise gated self-attention with pair bias (supplement
+// Algorithm 7) on a backend chosen by the caller: the forward pass of
+// RowAttention with its parameters uploaded once, so that a chain of
+// modules on the CUDA backend keeps the MSA, the pair representation and
+// the update on the device. It runs the forward pass only (inference);
+// gradients are RowAttention.Backward's, on the host.
+//
+// On the CPU backend, Forward on host tensors runs RowAttention.Forward
+// itself, on a copy of the parameters taken by NewRow, and gives its
+// result bit for bit. On any other backend it composes the backend's
+// kernels (layer norms, matrix products, the streamed attention core,
+// sigmoid gating) in RowAttention's order of operations; the results agree
+// with the CPU forward to round-off.
+type Row[T num.Float] struct {
+	k   backend.Kernels[T]
+	cfg RowConfig
+	// host is the uploaded parameters as a CPU module, when the backend's
+	// tensors are host slices (the CPU backend), for the dispatch to
+	// RowAttention.Forward; nil otherwise.
+	host *RowAttention[T]
+	// params holds every uploaded tensor, for Close.
+	params                     []backend.Tensor[T]
+	queryNormScale, queryNorm0 backend.Tensor[T] // query_norm//scale, //offset [c_m]
+	pairNormScale, pairNorm0   backend.Tensor[T] // feat_2d_norm//scale, //offset [c_z]
+	pairW                      backend.Tensor[T] // feat_2d_weights [c_z, H]
+	att                        gatedWeights[T]
+
+	// composed forces the composed path on host tensors (tests).
+	composed bool
+	// scratch bounds the elements of one chunk's scratch tensors; 0 means
+	// maxScratch (tests set it small to run many chunks).
+	scratch int
+}
+
+// NewRow validates m and uploads its parameters to k, returning row
+// attention (Algorithm 7) on that backend. The parameters are copied:
+// later changes to m do not affect the result. The caller must Close it.
+// Errors wrap num.ErrShape or num.ErrNaN for parameters that do not match
+// m.Config or are not finite.
+func NewRow[T num.Float](k backend.Kernels[T], m *RowAttention[T]) (*Row[T], error) {
+	const mod = "row attention"
+	if err := checkNew(mod, k, m == nil || m.Params == nil); err != nil {
+		return nil, err
+	}
+	if err := m.Config.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := m.Config
+	ts := m.Params.tensors(cfg)
+	if err := checkTensors(mod, RowPrefix, ts); err != nil {
+		return nil, err
+	}
+	up, err := uploadParams(k, mod, ts)
+	if err != nil {
+		return nil, err
+	}
+	w := byName(ts, up)
+	r := &Row[T]{
+		k: k, cfg: cfg, params: up,
+		queryNormScale: w["query_norm//scale"], queryNorm0: w["query_norm//offset"],
+		pairNormScale: w["feat_2d_norm//scale"], pairNorm0: w["feat_2d_norm//offset"],
+		pairW: w["/feat_2d_weights"],
+		att:   gatedFrom(w),
+	}
+	hp := new(RowParams[T])
+	if hostParams(hp.tensors(cfg), up) {
+		r.host = &RowAttention[T]{Config: cfg, Params: hp}
+	}
+	return r, nil
+}
+
+// Close frees the uploaded parameters; r must not be used afterwards
+// (Forward then returns an error). Close of a closed Row does nothing.
+func (r *Row[T]) Close() {
+	if r == nil || r.k == nil {
+		return
+	}
+	freeAll(r.k, r.params)
+	*r = Row[T]{}
+}
+
+// Forward writes into out [S, N, c_m] the update of the MSA representation
+// msa [S, N, c_m] given the pair representation z [N, N, c_z] and the MSA
+// mask [S, N] (Algorithm 7; no residual added): RowAttention.Forward's
+// result. Every tensor must belong to r's backend, and out must not
+// overlap the inputs. Errors wrap num.ErrShape for a length that does not
+// match s and n, and num.ErrNaN for non-finite inputs (found by the
+// attention core's input checks on the composed path, which the CUDA
+// backend can turn off). Work may still be queued when Forward returns:
+// an error from it is reported by a later call (see backend.Kernels).
+//
+// The composed path forms the pair bias [H, N, N] from LayerNorm(z) a
+// chunk of residue pairs at a time (LayerNorm(z)·feat_2d_weights
+// [N², H], then a transpose), and runs the attention a chunk of sequences
+// at a time, so that besides the pair bias a chunk's scratch stays within
+// about 2²⁵ elements (128 MiB in float32) and no N×N tensor per sequence
+// or head exists.
+func (r *Row[T]) Forward(msa, z, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
+	const mod = "row attention"
+	if r == nil || r.k == nil {
+		return fmt.Errorf("msaattn: %s: Forward on a closed or nil Row", mod)
+	}
+	if err := checkSizes(mod, s, n); err != nil {
+		return err
+	}
+	cm, cz := r.cfg.MSAChannels, r.cfg.PairChannels
+	if err := checkLens(mod,
+		tensorArg[T]{"msa", msa, []int{s, n, cm}},
+		tensorArg[T]{"z", z, []int{n, n, cz}},
+		tensorArg[T]{"mask", mask, []int{s, n}},
+		tensorArg[T]{"out", out, []int{s, n, cm}}); err != nil {
+		return err
+	}
+	if r.host != nil && !r.composed {
+		if h, ok := hostSlices(msa, z, mask, out); ok {
+			u, err := r.host.Forward(h[0], h[1], h[2], s, n, nil)
+			if err != nil {
+				return err
+			}
+			copy(h[3], u)
+			return nil
+		}
+	}
+	if err := r.forward(msa, z, mask, s, n, out); err != nil {
+		return fmt.Errorf("msaattn: %s: %w", mod, err)
+	}
+	return nil
+}
+
+// forward is the composed path of Forward.
+func (r *Row[T]) forward(msa, z, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
+	k, cfg := r.k, r.cfg
+	cm, cz, h, c := cfg.MSAChannels, cfg.PairChannels, cfg.Heads, cfg.HeadChannels
+	hc, pairs := h*c, n*n
+	// Sequences per chunk: the layer-normed MSA, q, k, v, the gate and the
+	// attention output of each; residue pairs per chunk of the pair bias:
+	// LayerNorm(z) and the bias before and after its transpose.
+	sc := chunkOf(r.scratch, s, n*(cm+5*hc))
+	pc := chunkOf(r.scratch, pairs, cz+2*h)
+
+	sp := &scratch[T]{k: k}
+	defer sp.free()
+	bias := sp.alloc(h * pairs)
+	zx, zb := sp.alloc(pc*cz), sp.alloc(pc*h)
+	var zt backend.Tensor[T]
+	if pc < pairs {
+		zt = sp.alloc(pc * h)
+	}
+	x := sp.alloc(sc * n * cm)
+	pr := sp.projections(sc*n, hc)
+	gb := sp.alloc(sc * n * hc)
+	if sp.err != nil {
+		return sp.err
+	}
+
+	// The pair bias b [H, N, N] = (LayerNorm(z)·feat_2d_weights)ᵀ.
+	for p0 := 0; p0 < pairs; p0 += pc {
+		np := min(pc, pairs-p0)
+		zc, err := k.View(z, p0*cz, np*cz)
+		if err != nil {
+			return err
+		}
+		zxv, zbv := head(k, zx, np*cz), head(k, zb, np*h)
+		if err := k.LayerNorm(zxv, zc, np, cz, r.pairNormScale, r.pairNorm0, nn.LayerNormEps, nil, nil); err != nil {
+			return err
+		}
+		if err := k.Linear(zbv, zxv, np, cz, h, r.pairW, nil); err != nil {
+			return err
+		}
+		if np == pairs {
+			if err := k.Transpose(bias, zbv, 1, pairs, h, 1); err != nil {
+				return err
+			}
+			continue
+		}
+		ztv := head(k, zt, np*h)
+		if err := k.Transpose(ztv, zbv, 1, np, h, 1); err != nil {
+			return err
+		}
+		for hh := range h {
+			dst, err1 := k.View(bias, hh*pairs+p0, np)
+			src, err2 := k.View(ztv, hh*np, np)
+			if err := firstErr(err1, err2); err != nil {
+				return err
+			}
+			if err := k.Copy(dst, src); err != nil {
+				return err
+			}
+		}
+	}
+
+	// The update starts as output_b in every row; each chunk adds its
+	// gated attention times output_w, as attn.GatedForward does.
+	if err := fill(k, out, r.att.outputB); err != nil {
+		return err
+	}
+	if err := fill(k, gb, r.att.gatingB); err != nil {
+		return err
+	}
+	for s0 := 0; s0 < s; s0 += sc {
+		ns := min(sc, s-s0)
+		r0, nr := s0*n, ns*n
+		mc, err1 := k.View(msa, r0*cm, nr*cm)
+		maskc, err2 := k.View(mask, r0, nr)
+		outc, err3 := k.View(out, r0*cm, nr*cm)
+		if err := firstErr(err1, err2, err3); err != nil {
+			return err
+		}
+		xv := head(k, x, nr*cm)
+		if err := k.LayerNorm(xv, mc, nr, cm, r.queryNormScale, r.queryNorm0, nn.LayerNormEps, nil, nil); err != nil {
+			return err
+		}
+		p := pr.head(k, nr*hc)
+		// Rows of the chunk are contiguous: one block of nr rows.
+		if err := r.att.project(k, p, head(k, gb, nr*hc), xv, 1, nr, cm, 0, cm, h, c); err != nil {
+			return err
+		}
+		lay := attn.Layout{Batch: n * hc, Row: hc}
+		a := &backend.Attention[T]{
+			Dims: attn.Dims{Batch: ns, Heads: h, Lq: n, Lk: n, C: c, Cv: c, KVHeads: h},
+			Q:    p.q, QL: lay, K: p.k, KL: lay, V: p.v, VL: lay,
+			Scale: 1, PairBias: bias, KeyMask: maskc, MaskBias: maskBias,
+		}
+		if err := r.att.attend(k, a, p, lay, outc, 1, nr, cm, 0, cm, hc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxScratch bounds the elements of the scratch tensors one chunk of a
+// composed Forward holds: 2²⁵ elements are 128 MiB in float32 and 256 MiB
+// in float64. Tensors whose size the module fixes (the pair bias, the keys
+// and values of global attention) are held whole, as on the CPU.
+const maxScratch = 1 << 25
+
+// chunkOf returns how many of total items (sequences, columns or residue
+// pairs), each needing unit scratch elements, one chunk takes within limit
+// elements (maxScratch when limit is 0): at least 1, at most total.
+func chunkOf(limit, total, unit int) int {
+	if limit <= 0 {
+		limit = maxScratch
+	}
+	return max(1, min(total, limit/max(unit, 1)))
+}
+
+// gatedWeights are the arrays of attn.GatedParams on a backend, under
+// AF2's names attention//query_w, ... (global column attention's key and
+// value weights have no head axis but the same names).
+type gatedWeights[T num.Float] struct {
+	query, key, value, gating backend.Tensor[T] // [c_in, H, c] ([c_in, c] for global keys and values)
+	gatingB                   backend.Tensor[T] // [H, c]
+	output                    backend.Tensor[T] // [H, c, c_out]
+	outputB                   backend.Tensor[T] // [c_out]
+}
+
+// gatedFrom picks the gated-attention tensors out of the uploaded
+// parameters w.
+func gatedFrom[T num.Float](w map[string]backend.Tensor[T]) gatedWeights[T] {
+	return gatedWeights[T]{
+		query: w["attention//query_w"], key: w["attention//key_w"], value: w["attention//value_w"],
+		gating: w["attention//gating_w"], gatingB: w["attention//gating_b"],
+		output: w["attention//output_w"], outputB: w["attention//output_b"],
+	}
+}
+
+// projections are the per-row tensors of AF2's gated attention, each
+// [rows, H·c]: the queries (scaled by c^-1/2), keys, values, the gate
+// (pre-activation, then sigmoid·o) and the attention output o.
+type projections[T num.Float] struct{ q, k, v, g, o backend.Tensor[T] }
+
+// projections allocates the five tensors for rows rows of width hc.
+func (s *scratch[T]) projections(rows, hc int) projections[T] {
+	return projections[T]{s.alloc(rows * hc), s.alloc(rows * hc), s.alloc(rows * hc), s.alloc(rows * hc), s.alloc(rows * hc)}
+}
+
+// head returns the first n elements of each tensor of p.
+func (p projections[T]) head(k backend.Kernels[T], n int) projections[T] {
+	return projections[T]{head(k, p.q, n), head(k, p.k, n), head(k, p.v, n), head(k, p.g, n), head(k, p.o, n)}
+}
+
+// project sets the projections p [blocks·m, H·c] of blocks blocks of m
+// rows of x [.., c_in] (block i at i·blockStride, row stride ld): as
+// attn.GatedForward, q = x·query_w·c^-1/2, k = x·key_w, v = x·value_w
+// and g = gating_b + x·gating_w (the pre-activation of the gate). gb
+// holds gating_b repeated for every row. The blocks let column attention
+// project a chunk of residue columns of every sequence in one product.
+func (w *gatedWeights[T]) project(k backend.Kernels[T], p projections[T], gb, x backend.Tensor[T], blocks, m, ld, blockStride, cin, h, c int) error {
+	hc := h * c
+	scale := T(1 / math.Sqrt(float64(c))) // AF2 scales q after the projection
+	if err := gemmBlocks(k, blocks, m, hc, cin, scale, x, ld, blockStride, w.query, 0, p.q, hc, m*hc); err != nil {
+		return err
+	}
+	if err := gemmBlocks(k, blocks, m, hc, cin, 1, x, ld, blockStride, w.key, 0, p.k, hc, m*hc); err != nil {
+		return err
+	}
+	if err := gemmBlocks(k, blocks, m, hc, cin, 1, x, ld, blockStride, w.value, 0, p.v, hc, m*hc); err != nil {
+		return err
+	}
+	if err := k.Copy(p.g, gb); err != nil {
+		return err
+	}
+	return gemmBlocks(k, blocks, m, hc, cin, 1, x, ld, blockStride, w.gating, 1, p.g, hc, m*hc)
+}
+
+// attend runs the attention a (queries, keys and values from p, output
+// into p.o by layout oL), gates it, o⊙sigmoid(g), and adds
+// (o⊙sigmoid(g))·output_w to blocks blocks of m rows of out (block i at
+// i·blockStride, row stride ld), which the caller has set to output_b.
+func (w *gatedWeights[T]) attend(k backend.Kernels[T], a *backend.Attention[T], p projections[T], oL attn.Layout, out backend.Tensor[T], blocks, m, ld, blockStride, cout, hc int) error {
+	if err := k.Attention(a, p.o, oL, nil); err != nil {
+		return err
+	}
+	if err := k.Gate(p.g, p.g, p.o); err != nil {
+		return err
+	}
+	return gemmBlocks(k, blocks, m, cout, hc, 1, p.g, hc, m*hc, w.output, 1, out, ld, blockStride)
+}
+
+// gemmBlocks computes C_i = alpha·A_i·B + beta·C_i for i < blocks, with
+// A_i [m, kk] at i·sa (row stride lda), C_i [m, n] at i·sc (row stride
+// ldc) and one B [kk, n] for all: a batched product with a zero stride for
+// B, or one product of blocks·m rows when the blocks follow one another.
+// a and c are tensors (or views) that start at the first block.
+func gemmBlocks[T num.Float](k backend.Kernels[T], blocks, m, n, kk int, alpha T, a backend.Tensor[T], lda, sa int, b backend.Tensor[T], beta T, c backend.Tensor[T], ldc, sc int) error {
+	if blocks == 1 || (sa == m*lda && sc == m*ldc) {
+		return k.Gemm(false, false, blocks*m, n, kk, alpha, a, lda, b, n, beta, c, ldc)
+	}
+	return k.GemmStridedBatched(false, false, m, n, kk, alpha, a, lda, sa, b, n, 0, beta, c, ldc, sc, blocks)
+}
+
+// scratch allocates the temporary tensors of one Forward call and frees
+// them together. After a failed alloc it allocates nothing more and err
+// holds the error.
+type scratch[T num.Float] struct {
+	k   backend.Kernels[T]
+	ts  []backend.Tensor[T]
+	err error
+}
+
+func (s *scratch[T]) alloc(n int) backend.Tensor[T] {
+	if s.err != nil {
+		return nil
+	}
+	t, err := s.k.Alloc(n)
+	if err != nil {
+		s.err = err
+		return nil
+	}
+	s.ts = append(s.ts, t)
+	return t
+}
+
+func (s *scratch[T]) free() { freeAll(s.k, s.ts) }
+
+func freeAll[T num.Float](k backend.Kernels[T], ts []backend.Tensor[T]) {
+	for _, t := range ts {
+		k.Free(t)
+	}
+}
+
+// head returns the first n elements of x: x itself when it has n, else a
+// view. A failed view returns nil, which the next kernel reports as a
+// missing tensor (num.ErrShape); callers size their scratch so that it
+// does not fail.
+func head[T num.Float](k backend.Kernels[T], x backend.Tensor[T], n int) backend.Tensor[T] {
+	if x != nil && x.Len() == n {
+		return x
+	}
+	v, err := k.View(x, 0, n)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// fill sets dst to copies of src repeated (dst.Len() a multiple of
+// src.Len()), by copies of doubling length: a broadcast of a bias to every
+// row, exact, in about log₂(rows) kernel calls.
+func fill[T num.Float](k backend.Kernels[T], dst, src backend.Tensor[T]) error {
+	n, total := src.Len(), dst.Len()
+	if n == 0 || total%n != 0 {
+		return fmt.Errorf("fill: %d elements are not copies of %d: %w", total, n, num.ErrShape)
+	}
+	if err := k.Copy(head(k, dst, n), src); err != nil {
+		return err
+	}
+	for done := n; done < total; done *= 2 {
+		w := min(done, total-done)
+		to, err1 := k.View(dst, done, w)
+		from, err2 := k.View(dst, 0, w)
+		if err := firstErr(err1, err2); err != nil {
+			return err
+		}
+		if err := k.Copy(to, from); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkNew reports a nil backend or module for the constructor of module.
+func checkNew[T num.Float](module string, k backend.Kernels[T], nilModule bool) error {
+	if k == nil {
+		return fmt.Errorf("msaattn: %s: nil backend", module)
+	}
+	if nilModule {
+		return fmt.Errorf("msaattn: %s: nil module or Params", module)
+	}
+	return nil
+}
+
+// uploadParams copies the arrays of ts to k, in order, freeing what it
+// uploaded if one fails.
+func uploadParams[T num.Float](k backend.Kernels[T], module string, ts []param[T]) ([]backend.Tensor[T], error) {
+	up := make([]backend.Tensor[T], 0, len(ts))
+	for _, t := range ts {
+		d, err := k.FromHost(*t.data)
+		if err != nil {
+			freeAll(k, up)
+			return nil, fmt.Errorf("msaattn: %s: uploading %s: %w", module, t.name, err)
+		}
+		up = append(up, d)
+	}
+	return up, nil
+}
+
+// byName maps the AF2 names of ts to the uploaded tensors up.
+func byName[T num.Float](ts []param[T], up []backend.Tensor[T]) map[string]backend.Tensor[T] {
+	w := make(map[string]backend.Tensor[T], len(ts))
+	for i, t := range ts {
+		w[t.name] = up[i]
+	}
+	return w
+}
+
+// hostParams points the arrays of ts, a new Params' list, at the uploaded
+// tensors up (the same list's order) and reports whether they all are
+// host slices, so that the CPU forward can run on the uploaded copy.
+func hostParams[T num.Float](ts []param[T], up []backend.Tensor[T]) bool {
+	for i, t := range ts {
+		h, ok := backend.AsHost(up[i])
+		if !ok {
+			return false
+		}
+		*t.data = h
+	}
+	return true
+}
+
+// hostSlices returns the slices of ts when every one is a host tensor.
+func hostSlices[T num.Float](ts ...backend.Tensor[T]) ([][]T, bool) {
+	s := make([][]T, len(ts))
+	for i, t := range ts {
+		h, ok := backend.AsHost(t)
+		if !ok {
+			return nil, false
+		}
+		s[i] = h
+	}
+	return s, true
+}
+
+// tensorArg is a Forward argument with the shape it must have.
+type tensorArg[T num.Float] struct {
+	what  string
+	t     backend.Tensor[T]
+	shape []int
+}
+
+// checkLens reports the first argument that is missing or whose length is
+// not its shape's (num.ErrShape), naming it.
+func checkLens[T num.Float](module string, args ...tensorArg[T]) error {
+	for _, a := range args {
+		n := 1
+		for _, d := range a.shape {
+			n *= d
+		}
+		if isNil(a.t) {
+			return fmt.Errorf("msaattn: %s: %s is missing, want %v = %d elements: %w", module, a.what, a.shape, n, num.ErrShape)
+		}
+		if got := a.t.Len(); got != n {
+			return fmt.Errorf("msaattn: %s: %s has %d elements, want %v = %d: %w", module, a.what, got, a.shape, n, num.ErrShape)
+		}
+	}
+	return nil
+}
+
+// isNil reports a nil tensor: a nil interface, or a nil pointer of a
+// backend's tensor type (whose Len would fault).
+func isNil[T num.Float](t backend.Tensor[T]) bool {
+	if t == nil {
+		return true
+	}
+	v := reflect.ValueOf(t)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
