@@ -61,6 +61,17 @@
 // with missing, extra or mis-shaped arrays, and loads model_1 and model_2
 // without their template stack (with a notice).
 //
+// # Backends
+//
+// Transition, OuterProductMean, EvoformerBlock and EvoformerBlocks run the
+// Evoformer on a backend chosen by the caller (package backend), built
+// from the backend modules of packages triangle and msaattn: the MSA and
+// pair representations stay on the backend from the first block to the
+// last and reach the host only when the caller copies them (ToHost). On the
+// CPU backend they run the CPU code on the tensors' slices. They are
+// inference only (no dropout, no backward pass); RunEvoformerCaseOn runs the
+// Evoformer reference cases with the forward pass on a backend.
+//
 // The algorithm numbers in the documentation are those of the AF2
 // supplement (Jumper et al., Nature 2021, Supplementary Information).
 package alphafold

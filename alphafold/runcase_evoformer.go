@@ -1,8 +1,10 @@
 package alphafold
 
 import (
+	"fmt"
 	"strings"
 
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
@@ -28,13 +30,29 @@ func EvoformerCases() []string {
 // names a missing or mis-shaped key, an unknown case, or any params/ or in/
 // key the case did not use (the in/cot_ keys are used only with grad).
 func RunEvoformerCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
+	return RunEvoformerCaseOn(cs, dtype, grad, backend.Pair{})
+}
+
+// RunEvoformerCaseOn is RunEvoformerCase with the forward pass on the
+// backend of k for dtype (Transition, OuterProductMean or EvoformerBlock on
+// that backend); with no backend for dtype in k it is RunEvoformerCase.
+// Gradients are computed on the CPU only: grad with a backend gives an
+// error wrapping casekit.ErrGradBackend.
+func RunEvoformerCaseOn(cs *params.Set, dtype string, grad bool, k backend.Pair) (*params.Set, error) {
 	c := casekit.New(cs, "alphafold", ErrConfig)
 	m, err := c.Meta()
 	if err != nil {
 		return nil, err
 	}
 	c.Prefix = "alphafold: " + m.Case + " case"
-	run, err := casekit.ByDType(c, dtype, runEvoCase[float32], runEvoCase[float64])
+	type runner func(*casekit.Case, *casekit.Meta, bool) error
+	run, err := casekit.ByDType[runner](c, dtype,
+		func(c *casekit.Case, m *casekit.Meta, grad bool) error {
+			return runEvoCase(c, m, grad, backend.For[float32](k))
+		},
+		func(c *casekit.Case, m *casekit.Meta, grad bool) error {
+			return runEvoCase(c, m, grad, backend.For[float64](k))
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +66,11 @@ func RunEvoformerCase(cs *params.Set, dtype string, grad bool) (*params.Set, err
 }
 
 // runEvoCase dispatches on the case kind.
-func runEvoCase[T num.Float](c *casekit.Case, m *casekit.Meta, grad bool) error {
-	r := &evoRun[T]{c: c, meta: m, prm: c.In.Sub("params/"), grad: grad}
+func runEvoCase[T num.Float](c *casekit.Case, m *casekit.Meta, grad bool, k backend.Kernels[T]) error {
+	if grad && k != nil {
+		return c.Fail(fmt.Errorf("on %s: %w", k.Name(), casekit.ErrGradBackend))
+	}
+	r := &evoRun[T]{c: c, meta: m, prm: c.In.Sub("params/"), grad: grad, k: k}
 	switch m.Case {
 	case "outer_product_mean":
 		return r.outerProductMean()
@@ -69,6 +90,7 @@ type evoRun[T num.Float] struct {
 	meta *casekit.Meta
 	prm  *params.Set
 	grad bool
+	k    backend.Kernels[T] // the forward pass's backend; nil: the CPU code
 }
 
 // outerProductMean runs outer_product_mean.npz.
@@ -98,7 +120,16 @@ func (r *evoRun[T]) outerProductMean() error {
 	if r.grad {
 		cache = new(OuterProductMeanCache[T])
 	}
-	if err := p.Forward(msa, mask, s, n, out, cache); err != nil {
+	if r.k != nil {
+		res, err := runOnBackend(r.k, func() (*OuterProductMean[T], error) { return NewOuterProductMean(r.k, cfg, p) },
+			[][]T{msa, mask}, []int{len(out)}, func(d *OuterProductMean[T], in, o []backend.Tensor[T]) error {
+				return d.Forward(in[0], in[1], s, n, o[0])
+			})
+		if err != nil {
+			return err
+		}
+		copy(out, res[0])
+	} else if err := p.Forward(msa, mask, s, n, out, cache); err != nil {
 		return err
 	}
 	casekit.Put(r.c, "out/z_update", []int{n, n, cz}, out)
@@ -149,11 +180,26 @@ func (r *evoRun[T]) transition(name, widthKey, xName, maskName, outName string) 
 		cm, cu = new(TransitionCache[T]), new(TransitionCache[T])
 	}
 	masked, nomask := make([]T, rows*c), make([]T, rows*c)
-	if err := p.Forward(x, rows, mask, masked, cm); err != nil {
-		return err
-	}
-	if err := p.Forward(x, rows, nil, nomask, cu); err != nil {
-		return err
+	if r.k != nil {
+		res, err := runOnBackend(r.k, func() (*Transition[T], error) { return NewTransition(r.k, cfg, p) },
+			[][]T{x, mask}, []int{len(masked), len(nomask)}, func(d *Transition[T], in, o []backend.Tensor[T]) error {
+				if err := d.Forward(in[0], in[1], rows, o[0]); err != nil {
+					return err
+				}
+				return d.Forward(in[0], nil, rows, o[1])
+			})
+		if err != nil {
+			return err
+		}
+		copy(masked, res[0])
+		copy(nomask, res[1])
+	} else {
+		if err := p.Forward(x, rows, mask, masked, cm); err != nil {
+			return err
+		}
+		if err := p.Forward(x, rows, nil, nomask, cu); err != nil {
+			return err
+		}
 	}
 	casekit.Put(r.c, "out/"+outName, shape, masked)
 	casekit.Put(r.c, "out/"+outName+"_nomask", shape, nomask)
@@ -219,7 +265,23 @@ func (r *evoRun[T]) evoformerBlock() error {
 	if r.grad {
 		cache = new(EvoformerBlockCache[T])
 	}
-	if err := p.Forward(msa, pair, msaMask, pairMask, s, n, nil, cache); err != nil {
+	if r.k != nil {
+		res, err := runOnBackend(r.k, func() (*EvoformerBlock[T], error) { return NewEvoformerBlock(r.k, p) },
+			[][]T{msa, pair, msaMask, pairMask}, []int{len(msa), len(pair)}, func(d *EvoformerBlock[T], in, o []backend.Tensor[T]) error {
+				if err := d.Forward(in[0], in[1], in[2], in[3], s, n); err != nil {
+					return err
+				}
+				if err := r.k.Copy(o[0], in[0]); err != nil {
+					return err
+				}
+				return r.k.Copy(o[1], in[1])
+			})
+		if err != nil {
+			return err
+		}
+		copy(msa, res[0])
+		copy(pair, res[1])
+	} else if err := p.Forward(msa, pair, msaMask, pairMask, s, n, nil, cache); err != nil {
 		return err
 	}
 	pairShape := []int{n, n, cfg.PairChannels}
@@ -243,4 +305,16 @@ func (r *evoRun[T]) evoformerBlock() error {
 		return err
 	}
 	return r.c.Err()
+}
+
+// runOnBackend builds a module on backend k, runs fwd on the host inputs in
+// (backend.Run) and closes the module, returning the outputs of outLens
+// elements.
+func runOnBackend[T num.Float, D interface{ Close() }](k backend.Kernels[T], build func() (D, error), in [][]T, outLens []int, fwd func(d D, in, out []backend.Tensor[T]) error) ([][]T, error) {
+	d, err := build()
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return backend.Run(k, in, outLens, func(din, dout []backend.Tensor[T]) error { return fwd(d, din, dout) })
 }

@@ -58,4 +58,13 @@
 // RunCase runs the reference cases msa_row_attention, msa_column_attention
 // and msa_column_global_attention (the `foldkit run-module` command), and
 // NewBench builds the runs of `foldkit bench`.
+//
+// # Backends
+//
+// Row, Column and GlobalColumn are the three modules on a backend chosen
+// by the caller (package backend): NewRow, NewColumn and NewGlobalColumn
+// upload the parameters once, and Forward takes and returns backend tensors,
+// running the CPU Forward on the CPU backend and composing the backend's
+// kernels elsewhere. They are inference only; RunCaseOn runs the reference
+// cases with the forward pass on a backend (run-module -backend cuda).
 package msaattn

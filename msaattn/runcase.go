@@ -3,6 +3,7 @@ package msaattn
 import (
 	"fmt"
 
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
@@ -30,13 +31,28 @@ const (
 // mask-mean epsilon other than 1e-10), and on any params/ or in/ key it did
 // not use (in/cot_* is only used with grad).
 func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
+	return RunCaseOn(cs, dtype, grad, backend.Pair{})
+}
+
+// RunCaseOn is RunCase with the forward pass on the backend of k for dtype
+// (Row, Column or GlobalColumn on that backend); with no backend for dtype
+// in k it is RunCase. Gradients are computed on the CPU only: grad with a
+// backend gives an error wrapping casekit.ErrGradBackend.
+func RunCaseOn(cs *params.Set, dtype string, grad bool, k backend.Pair) (*params.Set, error) {
 	c := casekit.New(cs, "msaattn", nil)
 	meta, err := c.Meta()
 	if err != nil {
 		return nil, err
 	}
 	c.Prefix = "msaattn: case " + meta.Case
-	run, err := casekit.ByDType(c, dtype, runCase[float32], runCase[float64])
+	type runner func(*casekit.Case, *casekit.Meta, bool) (*params.Set, error)
+	run, err := casekit.ByDType[runner](c, dtype,
+		func(c *casekit.Case, m *casekit.Meta, grad bool) (*params.Set, error) {
+			return runCase(c, m, grad, backend.For[float32](k))
+		},
+		func(c *casekit.Case, m *casekit.Meta, grad bool) (*params.Set, error) {
+			return runCase(c, m, grad, backend.For[float64](k))
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +73,10 @@ func checkChannels(c *casekit.Case, got, want int, key string) {
 	}
 }
 
-func runCase[T num.Float](c *casekit.Case, meta *casekit.Meta, grad bool) (*params.Set, error) {
+func runCase[T num.Float](c *casekit.Case, meta *casekit.Meta, grad bool, k backend.Kernels[T]) (*params.Set, error) {
+	if grad && k != nil {
+		return nil, c.Fail(fmt.Errorf("on %s: %w", k.Name(), casekit.ErrGradBackend))
+	}
 	meta.Want("inf", maskBias)
 	sh, err := c.Dims("in/msa", casekit.Any, casekit.Any, casekit.Any)
 	if err != nil {
@@ -92,7 +111,14 @@ func runCase[T num.Float](c *casekit.Case, meta *casekit.Meta, grad bool) (*para
 		}
 		m := &RowAttention[T]{Config: cfg, Params: p}
 		var cache RowCache[T]
-		y, err := m.Forward(msa, z, mask, s, n, &cache)
+		var y []T
+		if k != nil {
+			y, err = runOn(k, NewRow[T], m, [][]T{msa, z, mask}, len(msa), func(d *Row[T], in []backend.Tensor[T], out backend.Tensor[T]) error {
+				return d.Forward(in[0], in[1], in[2], s, n, out)
+			})
+		} else {
+			y, err = m.Forward(msa, z, mask, s, n, &cache)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +147,14 @@ func runCase[T num.Float](c *casekit.Case, meta *casekit.Meta, grad bool) (*para
 		}
 		m := &ColumnAttention[T]{Config: cfg, Params: p}
 		var cache ColumnCache[T]
-		y, err := m.Forward(msa, mask, s, n, &cache)
+		var y []T
+		if k != nil {
+			y, err = runOn(k, NewColumn[T], m, [][]T{msa, mask}, len(msa), func(d *Column[T], in []backend.Tensor[T], out backend.Tensor[T]) error {
+				return d.Forward(in[0], in[1], s, n, out)
+			})
+		} else {
+			y, err = m.Forward(msa, mask, s, n, &cache)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +183,14 @@ func runCase[T num.Float](c *casekit.Case, meta *casekit.Meta, grad bool) (*para
 		}
 		m := &GlobalColumnAttention[T]{Config: cfg, Params: p}
 		var cache GlobalColumnCache[T]
-		y, err := m.Forward(msa, mask, s, n, &cache)
+		var y []T
+		if k != nil {
+			y, err = runOn(k, NewGlobalColumn[T], m, [][]T{msa, mask}, len(msa), func(d *GlobalColumn[T], in []backend.Tensor[T], out backend.Tensor[T]) error {
+				return d.Forward(in[0], in[1], s, n, out)
+			})
+		} else {
+			y, err = m.Forward(msa, mask, s, n, &cache)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -170,4 +210,22 @@ func runCase[T num.Float](c *casekit.Case, meta *casekit.Meta, grad bool) (*para
 		return nil, fmt.Errorf("msaattn: case %q is not an MSA attention case (want %s, %s or %s)", meta.Case, CaseRow, CaseColumn, CaseGlobalColumn)
 	}
 	return c.Result()
+}
+
+// closer is a module on a backend.
+type closer interface{ Close() }
+
+// runOn builds module m on backend k with build, runs fwd on the host
+// inputs in and returns its output of outLen elements, freeing everything.
+func runOn[T num.Float, M any, D closer](k backend.Kernels[T], build func(backend.Kernels[T], M) (D, error), m M, in [][]T, outLen int, fwd func(d D, in []backend.Tensor[T], out backend.Tensor[T]) error) ([]T, error) {
+	d, err := build(k, m)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	res, err := backend.Run(k, in, []int{outLen}, func(din, dout []backend.Tensor[T]) error { return fwd(d, din, dout[0]) })
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
 }

@@ -67,4 +67,15 @@
 // to the logits of masked keys. A row whose keys are all masked gets finite
 // values (in float32 the uniform average over its keys, as AF2's own
 // float32 computation), never NaN.
+//
+// # Backends
+//
+// Att and Mul are the two modules on a backend chosen by the caller
+// (package backend): NewAtt and NewMul upload the parameters once, and
+// Forward takes and returns backend tensors, so that a chain of modules on
+// CUDA keeps the pair representation on the device. On the CPU backend
+// Forward runs AttForward or MulForward on the tensors' slices; on any other
+// it composes the backend's kernels (layer norm, projections, transposes,
+// one batched product over the channels, the streamed attention core). They
+// are inference only: gradients come from AttBackward and MulBackward.
 package triangle

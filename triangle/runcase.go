@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/foldkit/foldkit/backend"
+	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/nn"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
@@ -50,11 +52,19 @@ type caseMeta struct {
 // (a layer-norm epsilon other than 1e-5, a mask constant other than 1e9)
 // is refused with ErrConfig.
 func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
+	return RunCaseOn(cs, dtype, grad, backend.Pair{})
+}
+
+// RunCaseOn is RunCase with the forward pass on the backend of k for dtype
+// (Att or Mul on that backend); with no backend for dtype in k it is
+// RunCase. Gradients are computed on the CPU only: grad with a backend
+// gives an error wrapping casekit.ErrGradBackend.
+func RunCaseOn(cs *params.Set, dtype string, grad bool, k backend.Pair) (*params.Set, error) {
 	switch dtype {
 	case "float32":
-		return runCase[float32](cs, grad)
+		return runCase(cs, grad, backend.For[float32](k))
 	case "float64":
-		return runCase[float64](cs, grad)
+		return runCase(cs, grad, backend.For[float64](k))
 	}
 	return nil, fmt.Errorf("triangle: RunCase: dtype %q, want float32 or float64: %w", dtype, ErrConfig)
 }
@@ -62,6 +72,7 @@ func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
 // caseModule is one triangle module made ready to run on a case's inputs.
 type caseModule[T num.Float] interface {
 	forward(z, mask []T, n int, out []T) error
+	forwardOn(k backend.Kernels[T], z, mask []T, n int, out []T) error
 	backward(dout, dz []T) error
 	save(s *params.Set, prefix string) error
 }
@@ -73,6 +84,28 @@ type mulCase[T num.Float] struct {
 
 func (m *mulCase[T]) forward(z, mask []T, n int, out []T) error {
 	return MulForward(m.p, z, mask, n, out, &m.cache)
+}
+
+func (m *mulCase[T]) forwardOn(k backend.Kernels[T], z, mask []T, n int, out []T) error {
+	mod, err := NewMul(k, m.p)
+	if err != nil {
+		return err
+	}
+	defer mod.Close()
+	return runOn(k, z, mask, n, out, mod.Forward)
+}
+
+// runOn runs forward, a module's Forward on backend k, on host z and mask,
+// writing out.
+func runOn[T num.Float](k backend.Kernels[T], z, mask []T, n int, out []T, forward func(z, mask backend.Tensor[T], n int, out backend.Tensor[T]) error) error {
+	res, err := backend.Run(k, [][]T{z, mask}, []int{len(out)}, func(in, o []backend.Tensor[T]) error {
+		return forward(in[0], in[1], n, o[0])
+	})
+	if err != nil {
+		return err
+	}
+	copy(out, res[0])
+	return nil
 }
 
 func (m *mulCase[T]) backward(dout, dz []T) error {
@@ -91,6 +124,15 @@ func (m *attCase[T]) forward(z, mask []T, n int, out []T) error {
 	return AttForward(m.p, z, mask, n, out, &m.cache)
 }
 
+func (m *attCase[T]) forwardOn(k backend.Kernels[T], z, mask []T, n int, out []T) error {
+	mod, err := NewAtt(k, m.p)
+	if err != nil {
+		return err
+	}
+	defer mod.Close()
+	return runOn(k, z, mask, n, out, mod.Forward)
+}
+
 func (m *attCase[T]) backward(dout, dz []T) error {
 	m.g = m.p.ZerosLike()
 	return AttBackward(m.p, &m.cache, dout, dz, m.g)
@@ -98,7 +140,10 @@ func (m *attCase[T]) backward(dout, dz []T) error {
 
 func (m *attCase[T]) save(s *params.Set, prefix string) error { return m.g.Save(s, prefix) }
 
-func runCase[T num.Float](cs *params.Set, grad bool) (*params.Set, error) {
+func runCase[T num.Float](cs *params.Set, grad bool, k backend.Kernels[T]) (*params.Set, error) {
+	if grad && k != nil {
+		return nil, fmt.Errorf("triangle: RunCase on %s: %w", k.Name(), casekit.ErrGradBackend)
+	}
 	str, err := cs.String("meta")
 	if err != nil {
 		return nil, fmt.Errorf("triangle: RunCase: %w", err)
@@ -194,7 +239,12 @@ func runCase[T num.Float](cs *params.Set, grad bool) (*params.Set, error) {
 	}
 
 	out := make([]T, n*n*cz)
-	if err := mod.forward(z, mask, n, out); err != nil {
+	if k != nil {
+		err = mod.forwardOn(k, z, mask, n, out)
+	} else {
+		err = mod.forward(z, mask, n, out)
+	}
+	if err != nil {
 		return nil, err
 	}
 	res := params.New()

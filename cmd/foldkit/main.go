@@ -4,7 +4,7 @@
 //
 //	foldkit demo
 //	foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-out DIR] seq.fasta
-//	foldkit run-module [-dtype float32|float64] [-backend cpu] [-grad] CASE.npz RESULT.npz
+//	foldkit run-module [-dtype float32|float64] [-backend cpu|cuda] [-grad] CASE.npz RESULT.npz
 //	foldkit bench -module NAME -n N [-s S] [-dtype float32|float64] [-backward] [-repeats R]
 //	foldkit modules
 //
@@ -12,7 +12,10 @@
 // reference-case file (AF2-named parameters under params/, inputs under in/,
 // a JSON meta naming the case), runs the module and writes out/… (and, with
 // -grad, grad/in/… and grad/params/…) under the same names, so results can be
-// compared with any Python implementation.
+// compared with any Python implementation. With -backend cuda (foldkit_cuda
+// builds) the forward pass of the cases whose modules have a backend path
+// (the triangle and MSA attentions, transitions, outer product mean and
+// Evoformer block) runs on GPU 0; gradients are computed on the CPU only.
 //
 // bench runs one module on random inputs with AlphaFold2's default
 // configuration and prints one JSON line (module, sizes, dtype, backend, BLAS,
@@ -34,7 +37,7 @@ const usage = `foldkit: AlphaFold2 building blocks in Go
 
 Commands:
   demo        run the built-in demonstration and print what it checked
-  run-module  run one module on a reference-case file: foldkit run-module [-dtype float32|float64] [-backend cpu] [-grad] CASE.npz RESULT.npz
+  run-module  run one module on a reference-case file: foldkit run-module [-dtype float32|float64] [-backend cpu|cuda] [-grad] CASE.npz RESULT.npz
   predict     predict a structure: foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-out DIR] seq.fasta
   bench       benchmark one module: foldkit bench -module NAME -n N [-s S] [-dtype float32] [-backward] [-repeats R]
   modules     list the modules run-module and bench know

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"sort"
+
 	"github.com/foldkit/foldkit/alphafold"
 	"github.com/foldkit/foldkit/alphafold/features"
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/ipa"
 	"github.com/foldkit/foldkit/msaattn"
+	"github.com/foldkit/foldkit/params"
 	"github.com/foldkit/foldkit/recycle"
 	"github.com/foldkit/foldkit/rigid"
 	"github.com/foldkit/foldkit/triangle"
@@ -33,6 +37,36 @@ func caseRunners() map[string]caseRunner {
 		m[c] = alphafold.RunEvoformerCase
 	}
 	return m
+}
+
+// backendRunner runs one kind of reference case with its forward pass on
+// the backend of k for the dtype.
+type backendRunner func(cs *params.Set, dtype string, grad bool, k backend.Pair) (*params.Set, error)
+
+// backendRunners returns the reference-case kinds whose modules run on a
+// backend (run-module -backend cuda), by meta "case".
+func backendRunners() map[string]backendRunner {
+	m := map[string]backendRunner{}
+	for _, c := range triangle.Cases() {
+		m[c] = triangle.RunCaseOn
+	}
+	for _, c := range []string{msaattn.CaseRow, msaattn.CaseColumn, msaattn.CaseGlobalColumn} {
+		m[c] = msaattn.RunCaseOn
+	}
+	for _, c := range alphafold.EvoformerCases() {
+		m[c] = alphafold.RunEvoformerCaseOn
+	}
+	return m
+}
+
+// backendCases lists backendRunners' kinds, sorted.
+func backendCases() []string {
+	var ks []string
+	for k := range backendRunners() {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // benchModules returns the modules bench knows, by the name of their

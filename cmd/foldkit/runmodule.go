@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/params"
 )
 
@@ -33,7 +34,7 @@ func findRunner(name string) (caseRunner, bool) {
 func runModule(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("run-module", flag.ContinueOnError)
 	dtype := fs.String("dtype", "float64", "computation type: float32 or float64")
-	backend := fs.String("backend", "cpu", "compute backend: cpu (cuda in foldkit_cuda builds)")
+	bk := fs.String("backend", "cpu", "compute backend: cpu, or cuda (GPU 0) in foldkit_cuda builds; cuda runs forward passes only")
 	grad := fs.Bool("grad", false, "also write grad/in/… and grad/params/… for the case's cotangents")
 	fs.SetOutput(stdout)
 	if err := fs.Parse(args); err != nil {
@@ -45,27 +46,36 @@ func runModule(args []string, stdout io.Writer) error {
 	if *dtype != "float32" && *dtype != "float64" {
 		return fmt.Errorf("-dtype %q: want float32 or float64", *dtype)
 	}
-	if *backend != "cpu" {
-		return fmt.Errorf("-backend %q: this build has only the cpu backend", *backend)
+	var kern backend.Pair // none: each module's own CPU code
+	if *bk != "cpu" {
+		k, err := openBackend(*bk)
+		if err != nil {
+			return fmt.Errorf("-backend %q: %w", *bk, err)
+		}
+		defer k.Close()
+		kern = k
 	}
 	cs, err := params.Open(fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	res, name, err := runCase(cs, *dtype, *grad)
+	res, name, err := runCase(cs, *dtype, *grad, kern)
 	if err != nil {
 		return err
 	}
 	if err := res.Write(fs.Arg(1)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: %s %s wrote %d arrays to %s\n", name, *dtype, *backend, res.Len(), fs.Arg(1))
+	fmt.Fprintf(stdout, "%s: %s %s wrote %d arrays to %s\n", name, *dtype, *bk, res.Len(), fs.Arg(1))
 	return nil
 }
 
 // runCase reads the case's meta, dispatches to its runner and refuses keys
 // the runner did not use.
-func runCase(cs *params.Set, dtype string, grad bool) (*params.Set, string, error) {
+//
+// With a backend in kern (-backend cuda) the case runs through its
+// backend runner, which puts the forward pass on that backend.
+func runCase(cs *params.Set, dtype string, grad bool, kern backend.Pair) (*params.Set, string, error) {
 	metaStr, err := cs.String("meta")
 	if err != nil {
 		return nil, "", fmt.Errorf("case file has no meta: %w", err)
@@ -80,7 +90,16 @@ func runCase(cs *params.Set, dtype string, grad bool) (*params.Set, string, erro
 	if !ok {
 		return nil, meta.Case, fmt.Errorf("unknown module %q (known: %s)", meta.Case, strings.Join(knownCases(), ", "))
 	}
-	res, err := r(cs, dtype, grad)
+	var res *params.Set
+	if kern.F32 != nil || kern.F64 != nil {
+		br, ok := backendRunners()[meta.Case]
+		if !ok {
+			return nil, meta.Case, fmt.Errorf("%s has no backend path yet (cases with one: %s)", meta.Case, strings.Join(backendCases(), ", "))
+		}
+		res, err = br(cs, dtype, grad, kern)
+	} else {
+		res, err = r(cs, dtype, grad)
+	}
 	if err != nil {
 		return nil, meta.Case, fmt.Errorf("%s: %w", meta.Case, err)
 	}
@@ -114,6 +133,10 @@ func knownCases() []string {
 func listModules(w io.Writer) error {
 	fmt.Fprintln(w, "run-module cases:")
 	for _, k := range knownCases() {
+		fmt.Fprintln(w, " ", k)
+	}
+	fmt.Fprintln(w, "run-module cases with a backend path (-backend cuda):")
+	for _, k := range backendCases() {
 		fmt.Fprintln(w, " ", k)
 	}
 	fmt.Fprintln(w, "bench modules:")

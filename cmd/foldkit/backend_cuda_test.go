@@ -1,0 +1,6 @@
+//go:build foldkit_cuda || foldkit_cudaemu
+
+package main
+
+// testBackend is the -backend the backend tests use.
+const testBackend = "cuda"
