@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/foldkit/foldkit/alphafold/features"
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/nn"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
@@ -338,6 +339,13 @@ type PredictOptions struct {
 	Tolerance float64
 	// Progress, when not nil, is called after every pass.
 	Progress func(Progress)
+	// Backend, when it holds a backend for the model's element type, runs
+	// the extra-MSA and Evoformer stacks there (EvoformerBlocks; the bulk
+	// of the model's work): their parameters are uploaded once per call,
+	// and each pass copies the representations there and back once. The
+	// embeddings, the structure module and the heads run on the CPU. The
+	// zero value runs everything on the CPU.
+	Backend backend.Pair
 }
 
 // Timings holds the wall time of Predict's stages, summed over passes.
@@ -410,6 +418,7 @@ type mdlRun[T num.Float] struct {
 	single          []T // [N, c_s]
 	pair            []T // the latest pass's pair [N, N, c_z]
 	sm              *StructureModuleOutput[T]
+	stacks          *mdlStacks[T] // the stacks on a backend, or nil
 	pos37           []T
 	lddt, plddt     []T
 	meanPLDDT       float64
@@ -521,6 +530,15 @@ func (r *mdlRun[T]) pass(ctx context.Context, prev *recycle.State[T]) (*recycle.
 	t1 := time.Now()
 	r.times.Embedding += t1.Sub(t0)
 
+	if r.stacks != nil {
+		if err := r.stacks.run(ctx, r, pair); err != nil {
+			return nil, err
+		}
+		t3 := time.Now()
+		r.times.Evoformer += t3.Sub(t1) // both stacks, on the backend
+		return r.afterStacks(ctx, pair, t0, t3)
+	}
+
 	// Extra-MSA stack (Algorithm 18): updates the pair only.
 	for k, b := range m.ExtraMSAStack.Blocks {
 		if err := mdlCanceled(ctx, fmt.Sprintf("before extra-MSA block %d", k)); err != nil {
@@ -544,6 +562,15 @@ func (r *mdlRun[T]) pass(ctx context.Context, prev *recycle.State[T]) (*recycle.
 	}
 	t3 := time.Now()
 	r.times.Evoformer += t3.Sub(t2)
+	return r.afterStacks(ctx, pair, t0, t3)
+}
+
+// afterStacks finishes a pass after the stacks (started at t0, stacks done
+// at t3): the single representation, the structure module, atom37
+// positions, pseudo-β and Cα, and this pass's pLDDT.
+func (r *mdlRun[T]) afterStacks(ctx context.Context, pair []T, t0, t3 time.Time) (*recycle.State[T], error) {
+	m, f, cfg := r.m, r.f, r.m.Config
+	n, cm := r.n, cfg.Embedder.MSAChannels
 	if err := mdlCanceled(ctx, "before the structure module"); err != nil {
 		return nil, err
 	}
@@ -631,6 +658,12 @@ func (m *Model[T]) Predict(ctx context.Context, f *features.Features, opt Predic
 	r, err := m.prepare(f)
 	if err != nil {
 		return nil, err
+	}
+	if k := backend.For[T](opt.Backend); k != nil {
+		if r.stacks, err = m.newStacks(k); err != nil {
+			return nil, err
+		}
+		defer r.stacks.close()
 	}
 	cfg := m.Config
 	iters, tol := cfg.Iterations, cfg.Tolerance

@@ -3,7 +3,7 @@
 // Usage:
 //
 //	foldkit demo
-//	foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-out DIR] seq.fasta
+//	foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-backend cpu|cuda] [-out DIR] seq.fasta
 //	foldkit run-module [-dtype float32|float64] [-backend cpu|cuda] [-grad] CASE.npz RESULT.npz
 //	foldkit bench -module NAME -n N [-s S] [-dtype float32|float64] [-backward] [-repeats R]
 //	foldkit modules
@@ -38,7 +38,7 @@ const usage = `foldkit: AlphaFold2 building blocks in Go
 Commands:
   demo        run the built-in demonstration and print what it checked
   run-module  run one module on a reference-case file: foldkit run-module [-dtype float32|float64] [-backend cpu|cuda] [-grad] CASE.npz RESULT.npz
-  predict     predict a structure: foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-out DIR] seq.fasta
+  predict     predict a structure: foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-backend cpu|cuda] [-out DIR] seq.fasta
   bench       benchmark one module: foldkit bench -module NAME -n N [-s S] [-dtype float32] [-backward] [-repeats R]
   modules     list the modules run-module and bench know
 `

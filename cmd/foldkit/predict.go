@@ -23,6 +23,7 @@ import (
 // predictOptions are the flags of `foldkit predict`.
 type predictOptions struct {
 	params, preset, msa, out, dtype string
+	backend                         string
 	recycles                        int
 	tolerance                       float64
 	seed                            uint64
@@ -42,6 +43,7 @@ func predict(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.dtype, "dtype", "float32", "float32 or float64")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the MSA sampling")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress display")
+	fs.StringVar(&o.backend, "backend", "cpu", "where the Evoformer and extra-MSA stacks run: cpu, or cuda (GPU 0) in foldkit_cuda builds")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -138,6 +140,14 @@ func predictT[T float32 | float64](ctx context.Context, o predictOptions, fasta 
 			cfg.Name, feats.L, feats.S, feats.Se, o.dtype, report.EvoformerBlocks)
 	}
 	opt := alphafold.PredictOptions{Iterations: o.recycles + 1, Tolerance: o.tolerance}
+	if o.backend != "cpu" {
+		k, err := openBackend(o.backend)
+		if err != nil {
+			return fmt.Errorf("-backend %q: %w", o.backend, err)
+		}
+		defer k.Close()
+		opt.Backend = k
+	}
 	if !o.quiet {
 		opt.Progress = func(p alphafold.Progress) { fmt.Fprintln(stderr, p.String()) }
 	}

@@ -157,6 +157,7 @@ func TestPredictErrors(t *testing.T) {
 		{[]string{"predict", "-params", bpath, "-recycles", "-1", one}, "-recycles"},
 		{[]string{"predict", "-params", bpath, one}, "1 missing: " + dropped},
 		{[]string{"predict", "-params", filepath.Join(dir, "absent.npz"), one}, "no such file"},
+		{[]string{"predict", "-params", writeDemoParams(t, dir), "-backend", "tpu", "-quiet", "-out", dir, one}, "unknown backend"},
 	} {
 		var out bytes.Buffer
 		if code := run(tc.args, &out, &out); code == 0 || !strings.Contains(out.String(), tc.want) {
