@@ -164,14 +164,14 @@ func (b *EvoformerBlock[T]) Forward(msa, pair, msaMask, pairMask backend.Tensor[
 	if err := bkCheckBlockInputs(b.cfg, msa, pair, msaMask, pairMask, s, n); err != nil {
 		return err
 	}
-	if h, ok := bkHosts(msa, pair, msaMask, pairMask); ok && !b.composed {
+	if h, ok := backend.HostSlices(msa, pair, msaMask, pairMask); ok && !b.composed {
 		return b.p.Forward(h[0], h[1], h[2], h[3], s, n, nil, nil)
 	}
-	sc := bkScratch[T]{k: b.k}
-	defer sc.free()
-	mu, zu := sc.alloc(s*n*b.cfg.MSAChannels), sc.alloc(n*n*b.cfg.PairChannels)
-	if sc.err != nil {
-		return fmt.Errorf("alphafold: Evoformer block: %w", sc.err)
+	sc := backend.NewArena(b.k)
+	defer sc.Free()
+	mu, zu := sc.Alloc(s*n*b.cfg.MSAChannels), sc.Alloc(n*n*b.cfg.PairChannels)
+	if sc.Err() != nil {
+		return fmt.Errorf("alphafold: Evoformer block: %w", sc.Err())
 	}
 	if err := b.forward(msa, pair, msaMask, pairMask, s, n, mu, zu); err != nil {
 		return fmt.Errorf("alphafold: Evoformer block: %w", err)
@@ -313,14 +313,14 @@ func (bs *EvoformerBlocks[T]) Forward(msa, pair, msaMask, pairMask backend.Tenso
 	if err := bkCheckBlockInputs(bs.cfg, msa, pair, msaMask, pairMask, s, n); err != nil {
 		return err
 	}
-	if h, ok := bkHosts(msa, pair, msaMask, pairMask); ok && !bs.composed {
+	if h, ok := backend.HostSlices(msa, pair, msaMask, pairMask); ok && !bs.composed {
 		return bs.st.Forward(h[0], h[1], h[2], h[3], s, n, nil, nil)
 	}
-	sc := bkScratch[T]{k: bs.k}
-	defer sc.free()
-	mu, zu := sc.alloc(s*n*bs.cfg.MSAChannels), sc.alloc(n*n*bs.cfg.PairChannels)
-	if sc.err != nil {
-		return fmt.Errorf("alphafold: Evoformer stack: %w", sc.err)
+	sc := backend.NewArena(bs.k)
+	defer sc.Free()
+	mu, zu := sc.Alloc(s*n*bs.cfg.MSAChannels), sc.Alloc(n*n*bs.cfg.PairChannels)
+	if sc.Err() != nil {
+		return fmt.Errorf("alphafold: Evoformer stack: %w", sc.Err())
 	}
 	for i, b := range bs.blocks {
 		if err := b.forward(msa, pair, msaMask, pairMask, s, n, mu, zu); err != nil {
@@ -371,102 +371,4 @@ func bkCheck[T num.Float](module, what string, t backend.Tensor[T], n int, shape
 		return fmt.Errorf("alphafold: %s %s has %d elements, want %s = %d: %w", module, what, t.Len(), shape, n, num.ErrShape)
 	}
 	return nil
-}
-
-// bkHosts returns the slices of ts when every one is a CPU tensor (an
-// absent one gives a nil slice), for the CPU dispatch paths.
-func bkHosts[T num.Float](ts ...backend.Tensor[T]) ([][]T, bool) {
-	s := make([][]T, len(ts))
-	for i, t := range ts {
-		if t == nil {
-			continue
-		}
-		h, ok := backend.AsHost(t)
-		if !ok {
-			return nil, false
-		}
-		s[i] = h
-	}
-	return s, true
-}
-
-// bkUploader uploads parameter arrays to a backend, keeping the first
-// error and the tensors made so far (to free them on error).
-type bkUploader[T num.Float] struct {
-	k   backend.Kernels[T]
-	ts  []backend.Tensor[T]
-	err error
-}
-
-// put uploads x; after an error it does nothing and returns nil.
-func (u *bkUploader[T]) put(x []T) backend.Tensor[T] {
-	if u.err != nil {
-		return nil
-	}
-	t, err := u.k.FromHost(x)
-	if err != nil {
-		u.err = err
-		return nil
-	}
-	u.ts = append(u.ts, t)
-	return t
-}
-
-// free frees every tensor put has made.
-func (u *bkUploader[T]) free() {
-	for _, t := range u.ts {
-		u.k.Free(t)
-	}
-	u.ts = nil
-}
-
-// bkScratch allocates the scratch tensors of one backend call, keeping the
-// first error, and frees them all at the end (defer sc.free()).
-type bkScratch[T num.Float] struct {
-	k   backend.Kernels[T]
-	ts  []backend.Tensor[T]
-	err error
-}
-
-// alloc returns a tensor of n elements; after an error it does nothing and
-// returns nil.
-func (s *bkScratch[T]) alloc(n int) backend.Tensor[T] {
-	if s.err != nil {
-		return nil
-	}
-	t, err := s.k.Alloc(n)
-	if err != nil {
-		s.err = err
-		return nil
-	}
-	s.ts = append(s.ts, t)
-	return t
-}
-
-// free frees every tensor alloc has made.
-func (s *bkScratch[T]) free() {
-	for _, t := range s.ts {
-		s.k.Free(t)
-	}
-	s.ts = nil
-}
-
-// bkViewer makes views, keeping the first error.
-type bkViewer[T num.Float] struct {
-	k   backend.Kernels[T]
-	err error
-}
-
-// view returns the n elements of x from off on; after an error it does
-// nothing and returns nil.
-func (v *bkViewer[T]) view(x backend.Tensor[T], off, n int) backend.Tensor[T] {
-	if v.err != nil {
-		return nil
-	}
-	t, err := v.k.View(x, off, n)
-	if err != nil {
-		v.err = err
-		return nil
-	}
-	return t
 }

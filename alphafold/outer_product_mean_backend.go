@@ -49,14 +49,14 @@ func NewOuterProductMean[T num.Float](k backend.Kernels[T], cfg OuterProductMean
 		return nil, err
 	}
 	m := &OuterProductMean[T]{k: k, cfg: cfg, p: &q}
-	up := bkUploader[T]{k: k}
-	m.lnScale, m.lnOffset = up.put(q.LayerNormInput.Scale), up.put(q.LayerNormInput.Offset)
-	m.wl, m.bl = up.put(q.LeftProjection.W), up.put(q.LeftProjection.B)
-	m.wr, m.br = up.put(q.RightProjection.W), up.put(q.RightProjection.B)
-	m.wo, m.bo = up.put(q.OutputW), up.put(q.OutputB)
-	if up.err != nil {
-		up.free()
-		return nil, fmt.Errorf("alphafold: NewOuterProductMean: %w", up.err)
+	up := backend.NewArena(k)
+	m.lnScale, m.lnOffset = up.FromHost(q.LayerNormInput.Scale), up.FromHost(q.LayerNormInput.Offset)
+	m.wl, m.bl = up.FromHost(q.LeftProjection.W), up.FromHost(q.LeftProjection.B)
+	m.wr, m.br = up.FromHost(q.RightProjection.W), up.FromHost(q.RightProjection.B)
+	m.wo, m.bo = up.FromHost(q.OutputW), up.FromHost(q.OutputB)
+	if up.Err() != nil {
+		up.Free()
+		return nil, fmt.Errorf("alphafold: NewOuterProductMean: %w", up.Err())
 	}
 	return m, nil
 }
@@ -119,7 +119,7 @@ func (m *OuterProductMean[T]) Forward(msa, mask backend.Tensor[T], s, n int, out
 	if err := bkCheck(mod, "output", out, n*n*cfg.CZ, fmt.Sprintf("[N N c_z] = [%d %d %d]", n, n, cfg.CZ)); err != nil {
 		return err
 	}
-	if h, ok := bkHosts(msa, mask, out); ok && !m.composed {
+	if h, ok := backend.HostSlices(msa, mask, out); ok && !m.composed {
 		return m.p.Forward(h[0], h[1], s, n, h[2], nil)
 	}
 	if err := m.forward(msa, mask, s, n, out); err != nil {
@@ -135,24 +135,24 @@ func (m *OuterProductMean[T]) forward(msa, mask backend.Tensor[T], s, n int, out
 	rows, nc, cc := s*n, n*c, c*c
 	ci := m.chunk(n)
 	lnRows := max(1, min(rows, bkHiddenBudget/cm))
-	sc := bkScratch[T]{k: k}
-	defer sc.free()
-	left, right, norm := sc.alloc(rows*c), sc.alloc(rows*c), sc.alloc(n*n)
-	ln := sc.alloc(lnRows * cm)
-	o, pp := sc.alloc(ci*c*nc), sc.alloc(ci*n*cc)
-	if sc.err != nil {
-		return sc.err
+	sc := backend.NewArena(k)
+	defer sc.Free()
+	left, right, norm := sc.Alloc(rows*c), sc.Alloc(rows*c), sc.Alloc(n*n)
+	ln := sc.Alloc(lnRows * cm)
+	o, pp := sc.Alloc(ci*c*nc), sc.Alloc(ci*n*cc)
+	if sc.Err() != nil {
+		return sc.Err()
 	}
-	v := bkViewer[T]{k: k}
+	v := backend.NewArena(k)
 
 	// a and b [S·N, c]: layer norm and the two projections by row chunks,
 	// then the mask.
 	for r0 := 0; r0 < rows; r0 += lnRows {
 		nr := min(lnRows, rows-r0)
-		xs, lns := v.view(msa, r0*cm, nr*cm), v.view(ln, 0, nr*cm)
-		ls, rs := v.view(left, r0*c, nr*c), v.view(right, r0*c, nr*c)
-		if v.err != nil {
-			return v.err
+		xs, lns := v.View(msa, r0*cm, nr*cm), v.View(ln, 0, nr*cm)
+		ls, rs := v.View(left, r0*c, nr*c), v.View(right, r0*c, nr*c)
+		if v.Err() != nil {
+			return v.Err()
 		}
 		if err := k.LayerNorm(lns, xs, nr, cm, m.lnScale, m.lnOffset, T(nn.LayerNormEps), nil, nil); err != nil {
 			return err
@@ -180,11 +180,11 @@ func (m *OuterProductMean[T]) forward(msa, mask backend.Tensor[T], s, n int, out
 		mi := min(ci, n-i0)
 		// o[(ii,c),(j,e)] = Σ_s a[s,i0+ii,c] b[s,j,e]: a's columns of the
 		// chunk viewed as [S, mi·c] with row stride N·c.
-		as := v.view(left, i0*c, (s-1)*nc+mi*c)
-		os, ps := v.view(o, 0, mi*c*nc), v.view(pp, 0, mi*n*cc)
-		zs, ns := v.view(out, i0*n*cz, mi*n*cz), v.view(norm, i0*n, mi*n)
-		if v.err != nil {
-			return v.err
+		as := v.View(left, i0*c, (s-1)*nc+mi*c)
+		os, ps := v.View(o, 0, mi*c*nc), v.View(pp, 0, mi*n*cc)
+		zs, ns := v.View(out, i0*n*cz, mi*n*cz), v.View(norm, i0*n, mi*n)
+		if v.Err() != nil {
+			return v.Err()
 		}
 		if err := k.Gemm(true, false, mi*c, nc, s, 1, as, nc, right, nc, 0, os, nc); err != nil {
 			return err

@@ -56,13 +56,13 @@ func NewTransition[T num.Float](k backend.Kernels[T], cfg TransitionConfig, p *T
 		return nil, err
 	}
 	m := &Transition[T]{k: k, cfg: cfg, p: &q}
-	up := bkUploader[T]{k: k}
-	m.lnScale, m.lnOffset = up.put(q.InputLayerNorm.Scale), up.put(q.InputLayerNorm.Offset)
-	m.w1, m.b1 = up.put(q.Transition1.W), up.put(q.Transition1.B)
-	m.w2, m.b2 = up.put(q.Transition2.W), up.put(q.Transition2.B)
-	if up.err != nil {
-		up.free()
-		return nil, fmt.Errorf("alphafold: NewTransition: %w", up.err)
+	up := backend.NewArena(k)
+	m.lnScale, m.lnOffset = up.FromHost(q.InputLayerNorm.Scale), up.FromHost(q.InputLayerNorm.Offset)
+	m.w1, m.b1 = up.FromHost(q.Transition1.W), up.FromHost(q.Transition1.B)
+	m.w2, m.b2 = up.FromHost(q.Transition2.W), up.FromHost(q.Transition2.B)
+	if up.Err() != nil {
+		up.Free()
+		return nil, fmt.Errorf("alphafold: NewTransition: %w", up.Err())
 	}
 	return m, nil
 }
@@ -121,7 +121,7 @@ func (m *Transition[T]) Forward(x, mask backend.Tensor[T], rows int, out backend
 	if err := bkCheck("transition", "output", out, rows*c, shp); err != nil {
 		return err
 	}
-	if h, ok := bkHosts(x, mask, out); ok && !m.composed {
+	if h, ok := backend.HostSlices(x, mask, out); ok && !m.composed {
 		return m.p.Forward(h[0], rows, h[1], h[2], nil)
 	}
 	if err := m.forward(x, mask, rows, out); err != nil {
@@ -138,23 +138,23 @@ func (m *Transition[T]) forward(x, mask backend.Tensor[T], rows int, out backend
 	k := m.k
 	c, h := m.cfg.C, m.cfg.Factor*m.cfg.C
 	ch := m.chunk(rows)
-	sc := bkScratch[T]{k: k}
-	defer sc.free()
-	ln, hid := sc.alloc(ch*c), sc.alloc(ch*h)
-	if sc.err != nil {
-		return sc.err
+	sc := backend.NewArena(k)
+	defer sc.Free()
+	ln, hid := sc.Alloc(ch*c), sc.Alloc(ch*h)
+	if sc.Err() != nil {
+		return sc.Err()
 	}
-	v := bkViewer[T]{k: k}
+	v := backend.NewArena(k)
 	for r0 := 0; r0 < rows; r0 += ch {
 		nr := min(ch, rows-r0)
-		xs, os := v.view(x, r0*c, nr*c), v.view(out, r0*c, nr*c)
-		lns, hs := v.view(ln, 0, nr*c), v.view(hid, 0, nr*h)
+		xs, os := v.View(x, r0*c, nr*c), v.View(out, r0*c, nr*c)
+		lns, hs := v.View(ln, 0, nr*c), v.View(hid, 0, nr*h)
 		var ms backend.Tensor[T]
 		if !bkAbsent(mask) {
-			ms = v.view(mask, r0, nr)
+			ms = v.View(mask, r0, nr)
 		}
-		if v.err != nil {
-			return v.err
+		if v.Err() != nil {
+			return v.Err()
 		}
 		if err := k.LayerNorm(lns, xs, nr, c, m.lnScale, m.lnOffset, T(nn.LayerNormEps), nil, nil); err != nil {
 			return err

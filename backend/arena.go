@@ -1,0 +1,88 @@
+package backend
+
+import "github.com/foldkit/foldkit/internal/num"
+
+// Arena makes tensors on one backend and frees them together: the scratch
+// of one module call, or the parameters a module uploads once. It keeps
+// the first error, as bufio.Scanner does: after it every method does
+// nothing and returns nil, and Err reports it, so that a run of
+// allocations is checked once. Free is safe to defer and to call twice.
+type Arena[T num.Float] struct {
+	k   Kernels[T]
+	ts  []Tensor[T]
+	err error
+}
+
+// NewArena returns an empty arena on k.
+func NewArena[T num.Float](k Kernels[T]) *Arena[T] { return &Arena[T]{k: k} }
+
+// Alloc returns a new zero tensor of n elements owned by the arena.
+func (a *Arena[T]) Alloc(n int) Tensor[T] {
+	if a.err != nil {
+		return nil
+	}
+	t, err := a.k.Alloc(n)
+	return a.keep(t, err)
+}
+
+// FromHost returns a new tensor holding a copy of x, owned by the arena.
+func (a *Arena[T]) FromHost(x []T) Tensor[T] {
+	if a.err != nil {
+		return nil
+	}
+	t, err := a.k.FromHost(x)
+	return a.keep(t, err)
+}
+
+// View returns the n elements of x from off on (Kernels.View). Views
+// share x's storage and are not freed by the arena.
+func (a *Arena[T]) View(x Tensor[T], off, n int) Tensor[T] {
+	if a.err != nil {
+		return nil
+	}
+	t, err := a.k.View(x, off, n)
+	if err != nil {
+		a.err = err
+		return nil
+	}
+	return t
+}
+
+func (a *Arena[T]) keep(t Tensor[T], err error) Tensor[T] {
+	if err != nil {
+		a.err = err
+		return nil
+	}
+	a.ts = append(a.ts, t)
+	return t
+}
+
+// Err returns the first error of the arena's methods, or nil.
+func (a *Arena[T]) Err() error { return a.err }
+
+// Free frees every tensor the arena made; they must not be used
+// afterwards. The arena stays usable (and keeps its error).
+func (a *Arena[T]) Free() {
+	for _, t := range a.ts {
+		a.k.Free(t)
+	}
+	a.ts = nil
+}
+
+// HostSlices returns the slices of ts when every tensor is a CPU tensor
+// (a nil tensor gives a nil slice), and false otherwise: the test of a
+// module's CPU dispatch path.
+func HostSlices[T num.Float](ts ...Tensor[T]) ([][]T, bool) {
+	s := make([][]T, len(ts))
+	for i, t := range ts {
+		if absent(t) {
+			continue
+		}
+		h, ok := t.(Host[T])
+		if !ok {
+			return nil, false
+		}
+		s[i] = h
+	}
+	return s, true
+}

@@ -1,0 +1,40 @@
+package backend_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/foldkit/foldkit/backend"
+	"github.com/foldkit/foldkit/internal/num"
+)
+
+// TestArena checks that an arena's tensors hold what was asked, that the
+// first error sticks (later calls return nil) and that HostSlices tells CPU
+// tensors from absent ones.
+func TestArena(t *testing.T) {
+	k := backend.CPU[float64]()
+	a := backend.NewArena(k)
+	defer a.Free()
+	x := a.FromHost([]float64{1, 2, 3})
+	z := a.Alloc(4)
+	v := a.View(x, 1, 2)
+	if a.Err() != nil || x.Len() != 3 || z.Len() != 4 || v.Len() != 2 {
+		t.Fatalf("arena tensors: err %v, lengths %d %d %d", a.Err(), x.Len(), z.Len(), v.Len())
+	}
+	if h, ok := backend.AsHost(v); !ok || h[0] != 2 || h[1] != 3 {
+		t.Errorf("view holds %v, want [2 3]", h)
+	}
+	if a.Alloc(-1) != nil || !errors.Is(a.Err(), num.ErrShape) {
+		t.Errorf("Alloc(-1): error %v, want num.ErrShape", a.Err())
+	}
+	if a.Alloc(2) != nil || a.FromHost([]float64{1}) != nil || a.View(x, 0, 1) != nil {
+		t.Error("calls after an error made tensors")
+	}
+	a.Free()
+	a.Free()
+
+	hs, ok := backend.HostSlices[float64](x, nil, z)
+	if !ok || len(hs[0]) != 3 || hs[1] != nil || len(hs[2]) != 4 {
+		t.Errorf("HostSlices = %v, %v", hs, ok)
+	}
+}
