@@ -110,7 +110,7 @@ func (m *Column[T]) Forward(msa, mask backend.Tensor[T], s, n int, out backend.T
 		return err
 	}
 	if m.host != nil && !m.composed {
-		if h, ok := hostSlices(msa, mask, out); ok {
+		if h, ok := backend.HostSlices(msa, mask, out); ok {
 			u, err := m.host.Forward(h[0], h[1], s, n, nil)
 			if err != nil {
 				return err
@@ -134,14 +134,14 @@ func (m *Column[T]) forward(msa, mask backend.Tensor[T], s, n int, out backend.T
 	// and the broadcast gating bias of each of the column's S positions.
 	nc := chunkOf(m.scratch, n, 6*s*hc)
 
-	sp := &scratch[T]{k: k}
-	defer sp.free()
-	x := sp.alloc(rows * cm)
-	maskT := sp.alloc(n * s)
-	pr := sp.projections(s*nc, hc)
-	gb := sp.alloc(s * nc * hc)
-	if sp.err != nil {
-		return sp.err
+	sp := backend.NewArena(k)
+	defer sp.Free()
+	x := sp.Alloc(rows * cm)
+	maskT := sp.Alloc(n * s)
+	pr := newProjections(sp, s*nc, hc)
+	gb := sp.Alloc(s * nc * hc)
+	if sp.Err() != nil {
+		return sp.Err()
 	}
 	if err := k.LayerNorm(x, msa, rows, cm, m.queryNormScale, m.queryNorm0, nn.LayerNormEps, nil, nil); err != nil {
 		return err

@@ -134,7 +134,7 @@ func (m *GlobalColumn[T]) Forward(msa, mask backend.Tensor[T], s, n int, out bac
 		return err
 	}
 	if m.host != nil && !m.composed {
-		if h, ok := hostSlices(msa, mask, out); ok {
+		if h, ok := backend.HostSlices(msa, mask, out); ok {
 			u, err := m.host.Forward(h[0], h[1], s, n, nil)
 			if err != nil {
 				return err
@@ -160,17 +160,17 @@ func (m *GlobalColumn[T]) forward(msa, mask backend.Tensor[T], s, n int, out bac
 	sc := min(onesLen, chunkOf(m.scratch, s, n*(ce+2*hc)))
 	chunked := sc < s
 
-	sp := &scratch[T]{k: k}
-	defer sp.free()
-	x := sp.alloc(sc * n * ce)
-	g := sp.alloc(sc * n * hc)
-	ot := sp.alloc(sc * n * hc)
-	keys, values := sp.alloc(rows*c), sp.alloc(rows*c)
-	qbar, count := sp.alloc(n*ce), sp.alloc(n)
-	q, o := sp.alloc(n*hc), sp.alloc(n*hc)
-	maskT := sp.alloc(n * s)
-	if sp.err != nil {
-		return sp.err
+	sp := backend.NewArena(k)
+	defer sp.Free()
+	x := sp.Alloc(sc * n * ce)
+	g := sp.Alloc(sc * n * hc)
+	ot := sp.Alloc(sc * n * hc)
+	keys, values := sp.Alloc(rows*c), sp.Alloc(rows*c)
+	qbar, count := sp.Alloc(n*ce), sp.Alloc(n)
+	q, o := sp.Alloc(n*hc), sp.Alloc(n*hc)
+	maskT := sp.Alloc(n * s)
+	if sp.Err() != nil {
+		return sp.Err()
 	}
 
 	// Pass 1: layer norm, keys and values, masked sums of LayerNorm(m) and

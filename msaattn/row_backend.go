@@ -125,7 +125,7 @@ func (r *Row[T]) Forward(msa, z, mask backend.Tensor[T], s, n int, out backend.T
 		return err
 	}
 	if r.host != nil && !r.composed {
-		if h, ok := hostSlices(msa, z, mask, out); ok {
+		if h, ok := backend.HostSlices(msa, z, mask, out); ok {
 			u, err := r.host.Forward(h[0], h[1], h[2], s, n, nil)
 			if err != nil {
 				return err
@@ -151,19 +151,19 @@ func (r *Row[T]) forward(msa, z, mask backend.Tensor[T], s, n int, out backend.T
 	sc := chunkOf(r.scratch, s, n*(cm+5*hc))
 	pc := chunkOf(r.scratch, pairs, cz+2*h)
 
-	sp := &scratch[T]{k: k}
-	defer sp.free()
-	bias := sp.alloc(h * pairs)
-	zx, zb := sp.alloc(pc*cz), sp.alloc(pc*h)
+	sp := backend.NewArena(k)
+	defer sp.Free()
+	bias := sp.Alloc(h * pairs)
+	zx, zb := sp.Alloc(pc*cz), sp.Alloc(pc*h)
 	var zt backend.Tensor[T]
 	if pc < pairs {
-		zt = sp.alloc(pc * h)
+		zt = sp.Alloc(pc * h)
 	}
-	x := sp.alloc(sc * n * cm)
-	pr := sp.projections(sc*n, hc)
-	gb := sp.alloc(sc * n * hc)
-	if sp.err != nil {
-		return sp.err
+	x := sp.Alloc(sc * n * cm)
+	pr := newProjections(sp, sc*n, hc)
+	gb := sp.Alloc(sc * n * hc)
+	if sp.Err() != nil {
+		return sp.Err()
 	}
 
 	// The pair bias b [H, N, N] = (LayerNorm(z)·feat_2d_weights)ᵀ.
@@ -282,9 +282,9 @@ func gatedFrom[T num.Float](w map[string]backend.Tensor[T]) gatedWeights[T] {
 // (pre-activation, then sigmoid·o) and the attention output o.
 type projections[T num.Float] struct{ q, k, v, g, o backend.Tensor[T] }
 
-// projections allocates the five tensors for rows rows of width hc.
-func (s *scratch[T]) projections(rows, hc int) projections[T] {
-	return projections[T]{s.alloc(rows * hc), s.alloc(rows * hc), s.alloc(rows * hc), s.alloc(rows * hc), s.alloc(rows * hc)}
+// newProjections allocates the five tensors for rows rows of width hc.
+func newProjections[T num.Float](a *backend.Arena[T], rows, hc int) projections[T] {
+	return projections[T]{a.Alloc(rows * hc), a.Alloc(rows * hc), a.Alloc(rows * hc), a.Alloc(rows * hc), a.Alloc(rows * hc)}
 }
 
 // head returns the first n elements of each tensor of p.
@@ -341,30 +341,6 @@ func gemmBlocks[T num.Float](k backend.Kernels[T], blocks, m, n, kk int, alpha T
 	}
 	return k.GemmStridedBatched(false, false, m, n, kk, alpha, a, lda, sa, b, n, 0, beta, c, ldc, sc, blocks)
 }
-
-// scratch allocates the temporary tensors of one Forward call and frees
-// them together. After a failed alloc it allocates nothing more and err
-// holds the error.
-type scratch[T num.Float] struct {
-	k   backend.Kernels[T]
-	ts  []backend.Tensor[T]
-	err error
-}
-
-func (s *scratch[T]) alloc(n int) backend.Tensor[T] {
-	if s.err != nil {
-		return nil
-	}
-	t, err := s.k.Alloc(n)
-	if err != nil {
-		s.err = err
-		return nil
-	}
-	s.ts = append(s.ts, t)
-	return t
-}
-
-func (s *scratch[T]) free() { freeAll(s.k, s.ts) }
 
 func freeAll[T num.Float](k backend.Kernels[T], ts []backend.Tensor[T]) {
 	for _, t := range ts {
@@ -468,19 +444,6 @@ func hostParams[T num.Float](ts []param[T], up []backend.Tensor[T]) bool {
 		*t.data = h
 	}
 	return true
-}
-
-// hostSlices returns the slices of ts when every one is a host tensor.
-func hostSlices[T num.Float](ts ...backend.Tensor[T]) ([][]T, bool) {
-	s := make([][]T, len(ts))
-	for i, t := range ts {
-		h, ok := backend.AsHost(t)
-		if !ok {
-			return nil, false
-		}
-		s[i] = h
-	}
-	return s, true
 }
 
 // tensorArg is a Forward argument with the shape it must have.
