@@ -5,10 +5,11 @@ import (
 	"unsafe"
 
 	"github.com/foldkit/foldkit/internal/num"
+	"github.com/foldkit/foldkit/internal/simd"
 )
 
 // The fused gate kernels of the triangle updates. Each has a float32 fast
-// path (AVX2 assembly on amd64, gate_amd64.s) and a portable loop that also
+// path (AVX2 assembly on amd64, package simd) and a portable loop that also
 // serves float64; the float32 loop uses the same exp approximation as the
 // assembly, so both paths give the same values to within a float32 ulp.
 
@@ -63,7 +64,7 @@ func exp32(x float32) float32 {
 func gateMask[T num.Float](dst, x, y, m []T, bx, by T) {
 	i := 0
 	if is32[T]() {
-		i = vecGateMask32(as32(dst), as32(x), as32(y), as32(m), float32(bx), float32(by))
+		i = simd.GateMask(as32(dst), as32(x), as32(y), as32(m), float32(bx), float32(by))
 	}
 	x, y, m = x[:len(dst)], y[:len(dst)], m[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -76,7 +77,7 @@ func gateMask[T num.Float](dst, x, y, m []T, bx, by T) {
 func gateVec[T num.Float](dst, x, y, bx, by []T) {
 	i := 0
 	if is32[T]() {
-		i = vecGateVec32(as32(dst), as32(x), as32(y), as32(bx), as32(by))
+		i = simd.GateVec(as32(dst), as32(x), as32(y), as32(bx), as32(by))
 	}
 	x, y, bx, by = x[:len(dst)], y[:len(dst)], bx[:len(dst)], by[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -88,7 +89,7 @@ func gateVec[T num.Float](dst, x, y, bx, by []T) {
 func sigmoidVec[T num.Float](dst, x, b []T) {
 	i := 0
 	if is32[T]() {
-		i = vecSigmoidVec32(as32(dst), as32(x), as32(b))
+		i = simd.SigmoidVec(as32(dst), as32(x), as32(b))
 	}
 	x, b = x[:len(dst)], b[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -100,7 +101,7 @@ func sigmoidVec[T num.Float](dst, x, b []T) {
 func sigmoidScalar[T num.Float](dst, x []T, b T) {
 	i := 0
 	if is32[T]() {
-		i = vecSigmoidScalar32(as32(dst), as32(x), float32(b))
+		i = simd.SigmoidScalar(as32(dst), as32(x), float32(b))
 	}
 	x = x[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -114,7 +115,7 @@ func sigmoidScalar[T num.Float](dst, x []T, b T) {
 func moments[T num.Float](s1, s2, x, k []T) {
 	i := 0
 	if is32[T]() {
-		i = vecMoments32(as32(s1), as32(s2), as32(x), as32(k))
+		i = simd.Moments(as32(s1), as32(s2), as32(x), as32(k))
 	}
 	s2, x, k = s2[:len(s1)], x[:len(s1)], k[:len(s1)]
 	for ; i < len(s1); i++ {
@@ -129,7 +130,7 @@ func moments[T num.Float](s1, s2, x, k []T) {
 func normAffine[T num.Float](dst, x, m, r []T, s, o T) {
 	i := 0
 	if is32[T]() {
-		i = vecNormAffine32(as32(dst), as32(x), as32(m), as32(r), float32(s), float32(o))
+		i = simd.NormAffine(as32(dst), as32(x), as32(m), as32(r), float32(s), float32(o))
 	}
 	x, m, r = x[:len(dst)], m[:len(dst)], r[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -141,7 +142,7 @@ func normAffine[T num.Float](dst, x, m, r []T, s, o T) {
 func add[T num.Float](dst, x []T) {
 	i := 0
 	if is32[T]() {
-		i = vecAdd32(as32(dst), as32(x))
+		i = simd.Add(as32(dst), as32(x))
 	}
 	x = x[:len(dst)]
 	for ; i < len(dst); i++ {

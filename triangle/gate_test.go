@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/foldkit/foldkit/internal/nn"
+	"github.com/foldkit/foldkit/internal/simd"
 )
 
 // TestGateKernels checks the float32 gate kernels (AVX2 where present, and
@@ -42,7 +43,7 @@ func TestGateKernels(t *testing.T) {
 			}
 			worst = max(worst, e)
 		}
-		t.Logf("%s: max rel err %.3g (AVX2 %v)", name, worst, hasAVX2)
+		t.Logf("%s: max rel err %.3g (AVX2 %v)", name, worst, simd.Available)
 	}
 	dst := make([]float32, n)
 	gateMask(dst, x, y, m, 0.25, -0.5)

@@ -1,6 +1,9 @@
 // Package simd holds foldkit's few assembly kernels for amd64 with AVX2
-// and FMA: the 4×16 float32 matrix micro-kernel behind gemm.Tile and the
-// vectorised exponentials, maxima and sums of the streamed softmax. Each
+// and FMA: the 4×16 float32 matrix micro-kernel behind gemm.Tile, the
+// vectorised exponentials, maxima and sums of the streamed softmax, and the
+// fused sigmoid gates, layer-norm rows and sums of the triangle modules.
+// The kernels share one exponential (Cephes' expf) and their constants
+// through vec_amd64.h. Each
 // kernel has a plain Go twin in the callers, used where Available is false
 // (other processors, or the purego build tag), and tests that compare the
 // two.

@@ -1,68 +1,12 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "vec_amd64.h"
 
-// Vectorised float32 sigmoid gates for AVX2 with FMA (eight lanes).
-//
-// sigmoid(t) = 1/(1 + exp(-t)); exp is Cephes' expf: v = -t clamped to
-// [-87, 88], n = round(v·log2 e), r = v − n·ln 2 (ln 2 split in two
-// parts), exp(r) by a degree-7 polynomial, times 2^n built in the exponent
-// bits. The relative error of exp is below 2e-7 over the clamp range, so the
-// gate is exact to about two float32 ulp.
-
-// Each constant is replicated eight times so that it can be a 256-bit memory
-// operand.
-#define CONST8(name, bits) \
-	DATA name<>+0(SB)/4, $bits; \
-	DATA name<>+4(SB)/4, $bits; \
-	DATA name<>+8(SB)/4, $bits; \
-	DATA name<>+12(SB)/4, $bits; \
-	DATA name<>+16(SB)/4, $bits; \
-	DATA name<>+20(SB)/4, $bits; \
-	DATA name<>+24(SB)/4, $bits; \
-	DATA name<>+28(SB)/4, $bits; \
-	GLOBL name<>(SB), RODATA|NOPTR, $32
-
-CONST8(sgnmask, 0x80000000)
-CONST8(exphi, 0x42b00000)   // 88: 2^n stays finite
-CONST8(explo, 0xc2ae0000)   // -87: 2^n stays normal
-CONST8(log2e, 0x3fb8aa3b)   // 1.44269504088896341
-CONST8(ln2hi, 0x3f318000)   // 0.693359375
-CONST8(ln2lo, 0xb95e8083)   // -2.12194440e-4
-CONST8(p0, 0x3950696f)      // 1.9875691500e-4
-CONST8(p1, 0x3ab743ce)      // 1.3981999507e-3
-CONST8(p2, 0x3c088908)      // 8.3334519073e-3
-CONST8(p3, 0x3d2aa9c1)      // 4.1665795894e-2
-CONST8(p4, 0x3e2aaaaa)      // 1.6666665459e-1
-CONST8(p5, 0x3f000000)      // 5.0000001201e-1
-CONST8(one, 0x3f800000)     // 1
-CONST8(bias127, 0x0000007f) // exponent bias (int32)
-
-// SIGMOID replaces the eight lanes of X by sigmoid(X). It uses T1, T2, T3
-// and needs Y13 = 1.0 in every lane.
-#define SIGMOID(X, T1, T2, T3) \
-	VXORPS     sgnmask<>(SB), X, X; \
-	VMINPS     exphi<>(SB), X, X; \
-	VMAXPS     explo<>(SB), X, X; \
-	VMULPS     log2e<>(SB), X, T1; \
-	VROUNDPS   $0, T1, T1; \
-	VFNMADD231PS ln2hi<>(SB), T1, X; \
-	VFNMADD231PS ln2lo<>(SB), T1, X; \
-	VMOVUPS    p0<>(SB), T2; \
-	VFMADD213PS p1<>(SB), X, T2; \
-	VFMADD213PS p2<>(SB), X, T2; \
-	VFMADD213PS p3<>(SB), X, T2; \
-	VFMADD213PS p4<>(SB), X, T2; \
-	VFMADD213PS p5<>(SB), X, T2; \
-	VMULPS     X, X, T3; \
-	VFMADD213PS X, T3, T2; \
-	VADDPS     Y13, T2, T2; \
-	VCVTPS2DQ  T1, T1; \
-	VPADDD     bias127<>(SB), T1, T1; \
-	VPSLLD     $23, T1, T1; \
-	VMULPS     T1, T2, T2; \
-	VADDPS     Y13, T2, T2; \
-	VDIVPS     T2, Y13, X
+// Vectorised float32 kernels of the triangle modules (eight lanes, AVX2
+// with FMA): sigmoid gates with masks and biases, layer-norm moments and
+// rows, and sums. sigmoid(t) = 1/(1 + e^−t) with vec_amd64.h's exp, exact
+// to about two float32 ulp.
 
 // func gateMaskAVX2(dst, x, y, m *float32, n int, bx, by float32)
 // dst[i] = m[i]·(x[i]+bx)·sigmoid(y[i]+by) for i < n, n a multiple of 8.
@@ -202,25 +146,6 @@ ssdone:
 	VZEROUPPER
 	RET
 
-// func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·cpuid(SB), NOSPLIT, $0-24
-	MOVL eaxArg+0(FP), AX
-	MOVL ecxArg+4(FP), CX
-	CPUID
-	MOVL AX, eax+8(FP)
-	MOVL BX, ebx+12(FP)
-	MOVL CX, ecx+16(FP)
-	MOVL DX, edx+20(FP)
-	RET
-
-// func xgetbv() (eax, edx uint32)
-TEXT ·xgetbv(SB), NOSPLIT, $0-8
-	MOVL $0, CX
-	XGETBV
-	MOVL AX, eax+0(FP)
-	MOVL DX, edx+4(FP)
-	RET
-
 // func momentsAVX2(s1, s2, x, k *float32, n int)
 // With d = x[i] − k[i]: s1[i] += d, s2[i] += d² for i < n, n a multiple of 8.
 TEXT ·momentsAVX2(SB), NOSPLIT, $0-40
@@ -299,16 +224,6 @@ adloop:
 addone:
 	VZEROUPPER
 	RET
-
-// HSUM reduces the eight lanes of Y to their sum in the low lane of X
-// (X is Y's lower half); T is a scratch XMM register.
-#define HSUM(Y, X, T) \
-	VEXTRACTF128 $1, Y, T; \
-	VADDPS       T, X, X; \
-	VMOVHLPS     X, X, T; \
-	VADDPS       T, X, X; \
-	VMOVSHDUP    X, T; \
-	VADDSS       T, X, X
 
 // func layerNormRowAVX2(dst, x, scale, offset *float32, n int, eps float32) (mean, rstd float32)
 // A layer norm of one row of n elements (n a multiple of 8, n ≥ 8):
