@@ -8,6 +8,7 @@ import (
 
 	"github.com/foldkit/foldkit/internal/gemm"
 	"github.com/foldkit/foldkit/internal/num"
+	"github.com/foldkit/foldkit/internal/simd"
 	"github.com/foldkit/foldkit/params"
 )
 
@@ -259,8 +260,13 @@ func GatedForward[T num.Float](p *GatedParams[T], x []T, xL Layout, batch, l int
 				row[j] *= scale // AF2 scales q after the projection
 			}
 			gate := row[3*hc:]
-			for j, b := range p.GatingB {
-				gate[j] = num.Sigmoid(gate[j] + b)
+			j0 := 0
+			if is32[T]() {
+				// AVX2 sigmoid (two float32 ulp) on all but the tail.
+				j0 = simd.SigmoidVec(as32(gate), as32(gate), as32(p.GatingB))
+			}
+			for j, b := range p.GatingB[j0:] {
+				gate[j0+j] = num.Sigmoid(gate[j0+j] + b)
 			}
 		}
 	})
