@@ -1,6 +1,10 @@
 package backend
 
-import "github.com/foldkit/foldkit/internal/num"
+import (
+	"fmt"
+
+	"github.com/foldkit/foldkit/internal/num"
+)
 
 // Arena makes tensors on one backend and frees them together: the scratch
 // of one module call, or the parameters a module uploads once. It keeps
@@ -85,4 +89,46 @@ func HostSlices[T num.Float](ts ...Tensor[T]) ([][]T, bool) {
 		s[i] = h
 	}
 	return s, true
+}
+
+// Absent reports whether t stands for no tensor: a nil interface, a nil
+// Host slice or a nil pointer of a backend's tensor type (whose Len would
+// fault). Kernels treat such tensors as absent optional arguments.
+func Absent[T num.Float](t Tensor[T]) bool { return absent(t) }
+
+// Fill sets dst to copies of src repeated (dst.Len() a multiple of
+// src.Len()), by copies of doubling length on the backend: a broadcast of
+// a bias or a constant to every row, exact, in about log₂(dst.Len() /
+// src.Len()) calls of Copy. The error wraps num.ErrShape when the lengths
+// do not divide.
+func Fill[T num.Float](k Kernels[T], dst, src Tensor[T]) error {
+	if absent(dst) || absent(src) {
+		return fmt.Errorf("backend: Fill: missing tensor: %w", num.ErrShape)
+	}
+	n, total := src.Len(), dst.Len()
+	if n == 0 || total%n != 0 {
+		return fmt.Errorf("backend: Fill: %d elements are not copies of %d: %w", total, n, num.ErrShape)
+	}
+	first, err := k.View(dst, 0, n)
+	if err != nil {
+		return err
+	}
+	if err := k.Copy(first, src); err != nil {
+		return err
+	}
+	for done := n; done < total; done *= 2 {
+		w := min(done, total-done)
+		to, err := k.View(dst, done, w)
+		if err != nil {
+			return err
+		}
+		from, err := k.View(dst, 0, w)
+		if err != nil {
+			return err
+		}
+		if err := k.Copy(to, from); err != nil {
+			return err
+		}
+	}
+	return nil
 }

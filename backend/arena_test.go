@@ -38,3 +38,28 @@ func TestArena(t *testing.T) {
 		t.Errorf("HostSlices = %v, %v", hs, ok)
 	}
 }
+
+// TestFill checks the doubling broadcast against a loop, for lengths that
+// are and are not powers of two, and its refusal of lengths that do not
+// divide.
+func TestFill(t *testing.T) {
+	k := backend.CPU[float32]()
+	src := backend.Host[float32]{1, 2, 3}
+	for _, reps := range []int{1, 2, 5, 8, 13} {
+		dst := make(backend.Host[float32], 3*reps)
+		if err := backend.Fill[float32](k, dst, src); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range dst {
+			if v != src[i%3] {
+				t.Fatalf("reps %d: dst[%d] = %v, want %v", reps, i, v, src[i%3])
+			}
+		}
+	}
+	if err := backend.Fill[float32](k, make(backend.Host[float32], 7), src); !errors.Is(err, num.ErrShape) {
+		t.Errorf("7 from 3: error %v, want num.ErrShape", err)
+	}
+	if !backend.Absent[float32](nil) || !backend.Absent[float32](backend.Host[float32](nil)) || backend.Absent[float32](src) {
+		t.Error("Absent misreports")
+	}
+}

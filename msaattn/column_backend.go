@@ -150,10 +150,10 @@ func (m *Column[T]) forward(msa, mask backend.Tensor[T], s, n int, out backend.T
 	if err := k.Transpose(maskT, mask, 1, s, n, 1); err != nil {
 		return err
 	}
-	if err := fill(k, out, m.att.outputB); err != nil {
+	if err := backend.Fill(k, out, m.att.outputB); err != nil {
 		return err
 	}
-	if err := fill(k, gb, m.att.gatingB); err != nil {
+	if err := backend.Fill(k, gb, m.att.gatingB); err != nil {
 		return err
 	}
 	for n0 := 0; n0 < n; n0 += nc {

@@ -235,7 +235,7 @@ func (m *GlobalColumn[T]) forward(msa, mask backend.Tensor[T], s, n int, out bac
 	// Pass 2: every sequence's gate times its column's output o [N, H·c],
 	// broadcast over the chunk's sequences once, then the output
 	// projection.
-	if err := fill(k, ot, o); err != nil {
+	if err := backend.Fill(k, ot, o); err != nil {
 		return err
 	}
 	for s0 := 0; s0 < s; s0 += sc {

@@ -3,7 +3,6 @@ package msaattn
 import (
 	"fmt"
 	"math"
-	"reflect"
 
 	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/attn"
@@ -204,10 +203,10 @@ func (r *Row[T]) forward(msa, z, mask backend.Tensor[T], s, n int, out backend.T
 
 	// The update starts as output_b in every row; each chunk adds its
 	// gated attention times output_w, as attn.GatedForward does.
-	if err := fill(k, out, r.att.outputB); err != nil {
+	if err := backend.Fill(k, out, r.att.outputB); err != nil {
 		return err
 	}
-	if err := fill(k, gb, r.att.gatingB); err != nil {
+	if err := backend.Fill(k, gb, r.att.gatingB); err != nil {
 		return err
 	}
 	for s0 := 0; s0 < s; s0 += sc {
@@ -363,31 +362,6 @@ func head[T num.Float](k backend.Kernels[T], x backend.Tensor[T], n int) backend
 	return v
 }
 
-// fill sets dst to copies of src repeated (dst.Len() a multiple of
-// src.Len()), by copies of doubling length: a broadcast of a bias to every
-// row, exact, in about log₂(rows) kernel calls.
-func fill[T num.Float](k backend.Kernels[T], dst, src backend.Tensor[T]) error {
-	n, total := src.Len(), dst.Len()
-	if n == 0 || total%n != 0 {
-		return fmt.Errorf("fill: %d elements are not copies of %d: %w", total, n, num.ErrShape)
-	}
-	if err := k.Copy(head(k, dst, n), src); err != nil {
-		return err
-	}
-	for done := n; done < total; done *= 2 {
-		w := min(done, total-done)
-		to, err1 := k.View(dst, done, w)
-		from, err2 := k.View(dst, 0, w)
-		if err := firstErr(err1, err2); err != nil {
-			return err
-		}
-		if err := k.Copy(to, from); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func firstErr(errs ...error) error {
 	for _, err := range errs {
 		if err != nil {
@@ -461,7 +435,7 @@ func checkLens[T num.Float](module string, args ...tensorArg[T]) error {
 		for _, d := range a.shape {
 			n *= d
 		}
-		if isNil(a.t) {
+		if backend.Absent(a.t) {
 			return fmt.Errorf("msaattn: %s: %s is missing, want %v = %d elements: %w", module, a.what, a.shape, n, num.ErrShape)
 		}
 		if got := a.t.Len(); got != n {
@@ -469,14 +443,4 @@ func checkLens[T num.Float](module string, args ...tensorArg[T]) error {
 		}
 	}
 	return nil
-}
-
-// isNil reports a nil tensor: a nil interface, or a nil pointer of a
-// backend's tensor type (whose Len would fault).
-func isNil[T num.Float](t backend.Tensor[T]) bool {
-	if t == nil {
-		return true
-	}
-	v := reflect.ValueOf(t)
-	return v.Kind() == reflect.Pointer && v.IsNil()
 }
