@@ -1,6 +1,9 @@
 package ipa
 
 import (
+	"fmt"
+
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
@@ -20,15 +23,33 @@ import (
 // fails if any "params/" or "in/" array is left unread (cotangents are
 // allowed to stay unread when grad is false).
 func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
+	return RunCaseOn(cs, dtype, grad, backend.Pair{})
+}
+
+// RunCaseOn is RunCase with the forward pass on the backend of k for dtype
+// (IPA on that backend); with no backend for dtype in k it is RunCase.
+// Gradients are computed on the CPU only: grad with a backend gives an
+// error wrapping casekit.ErrGradBackend.
+func RunCaseOn(cs *params.Set, dtype string, grad bool, k backend.Pair) (*params.Set, error) {
 	c := casekit.New(cs, "ipa: RunCase", ErrConfig)
-	run, err := casekit.ByDType(c, dtype, runCase[float32], runCase[float64])
+	type runner func(*casekit.Case, bool) (*params.Set, error)
+	run, err := casekit.ByDType[runner](c, dtype,
+		func(c *casekit.Case, grad bool) (*params.Set, error) {
+			return runCase(c, grad, backend.For[float32](k))
+		},
+		func(c *casekit.Case, grad bool) (*params.Set, error) {
+			return runCase(c, grad, backend.For[float64](k))
+		})
 	if err != nil {
 		return nil, err
 	}
 	return run(c, grad)
 }
 
-func runCase[T num.Float](c *casekit.Case, grad bool) (*params.Set, error) {
+func runCase[T num.Float](c *casekit.Case, grad bool, k backend.Kernels[T]) (*params.Set, error) {
+	if grad && k != nil {
+		return nil, c.Fail(fmt.Errorf("on %s: %w", k.Name(), casekit.ErrGradBackend))
+	}
 	m, err := c.Meta()
 	if err != nil {
 		return nil, err
@@ -71,7 +92,20 @@ func runCase[T num.Float](c *casekit.Case, grad bool) (*params.Set, error) {
 	}
 	out := make([]T, n*cfg.CS)
 	var cache Cache[T]
-	if err := Forward(p, s, z, frames, mask, out, &cache); err != nil {
+	if k != nil {
+		d, err := NewIPA(k, p)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		res, err := backend.Run(k, [][]T{s, z, backend.FrameData(frames), mask}, []int{len(out)}, func(in, o []backend.Tensor[T]) error {
+			return d.Forward(in[0], in[1], in[2], in[3], n, o[0])
+		})
+		if err != nil {
+			return nil, err
+		}
+		copy(out, res[0])
+	} else if err := Forward(p, s, z, frames, mask, out, &cache); err != nil {
 		return nil, err
 	}
 	casekit.Put(c, "out/s_update", []int{n, cfg.CS}, out)

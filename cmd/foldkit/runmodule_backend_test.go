@@ -114,8 +114,8 @@ func TestRunModuleBackendErrors(t *testing.T) {
 	if _, _, err := runCase(open("tri_att_starting.npz"), "float64", true, backend.CPUPair()); !errors.Is(err, casekit.ErrGradBackend) {
 		t.Errorf("gradients on a backend: error %v, want casekit.ErrGradBackend", err)
 	}
-	if _, _, err := runCase(open("ipa.npz"), "float64", false, backend.CPUPair()); err == nil || !strings.Contains(err.Error(), "no backend path") {
-		t.Errorf("ipa on a backend: error %v, want one saying it has no backend path", err)
+	if _, _, err := runCase(open("structure_module.npz"), "float64", false, backend.CPUPair()); err == nil || !strings.Contains(err.Error(), "no backend path") {
+		t.Errorf("structure_module on a backend: error %v, want one saying it has no backend path", err)
 	}
 	if testBackend == "" {
 		var out bytes.Buffer
