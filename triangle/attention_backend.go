@@ -1,13 +1,9 @@
 package triangle
 
 import (
-	"errors"
 	"fmt"
-	"math"
 
 	"github.com/foldkit/foldkit/backend"
-	"github.com/foldkit/foldkit/internal/attn"
-	"github.com/foldkit/foldkit/internal/nn"
 	"github.com/foldkit/foldkit/internal/num"
 )
 
@@ -15,8 +11,8 @@ import (
 // starting node, Algorithm 14 around the ending node) on a backend chosen by
 // the caller, with its parameters uploaded once: the forward pass
 // (inference) of AttForward on backend tensors, so that a chain of modules
-// keeps the pair representation on the backend. It has no backward pass;
-// train with AttForward and AttBackward.
+// keeps the pair representation on the backend. ForwardTape and Backward
+// (attention_backend_grad.go) give its gradients on the same backend.
 type Att[T num.Float] struct {
 	k backend.Kernels[T]
 	// p is the CPU module the dispatch path runs; its arrays are the
@@ -51,15 +47,15 @@ func NewAtt[T num.Float](k backend.Kernels[T], p *AttParams[T]) (*Att[T], error)
 	}
 	q := *p
 	m := &Att[T]{k: k, p: &q}
-	up := uploader[T]{k: k}
+	up := backend.NewArena(k)
 	a := &q.Attention
-	m.lnScale, m.lnOffset = up.put(q.QueryNorm.Scale), up.put(q.QueryNorm.Offset)
-	m.feat2D = up.put(q.FeatTwoDWeights)
-	m.qW, m.kW, m.vW, m.gW = up.put(a.QueryW), up.put(a.KeyW), up.put(a.ValueW), up.put(a.GatingW)
-	m.gB, m.oW, m.oB = up.put(a.GatingB), up.put(a.OutputW), up.put(a.OutputB)
-	if up.err != nil {
-		up.free()
-		return nil, fmt.Errorf("triangle: NewAtt: %w", up.err)
+	m.lnScale, m.lnOffset = up.FromHost(q.QueryNorm.Scale), up.FromHost(q.QueryNorm.Offset)
+	m.feat2D = up.FromHost(q.FeatTwoDWeights)
+	m.qW, m.kW, m.vW, m.gW = up.FromHost(a.QueryW), up.FromHost(a.KeyW), up.FromHost(a.ValueW), up.FromHost(a.GatingW)
+	m.gB, m.oW, m.oB = up.FromHost(a.GatingB), up.FromHost(a.OutputW), up.FromHost(a.OutputB)
+	if up.Err() != nil {
+		up.Free()
+		return nil, fmt.Errorf("triangle: NewAtt: %w", up.Err())
 	}
 	return m, nil
 }
@@ -111,7 +107,7 @@ func (m *Att[T]) Forward(z, mask backend.Tensor[T], n int, out backend.Tensor[T]
 	if err := checkPairTensors("Att.Forward", z, mask, out, n, m.p.Config.PairChannels); err != nil {
 		return err
 	}
-	if h, ok := hostSlices(z, mask, out); ok && !m.composed {
+	if h, ok := backend.HostSlices(z, mask, out); ok && !m.composed {
 		return AttForward(m.p, h[0], h[1], n, h[2], nil)
 	}
 	if err := m.forward(z, mask, n, out); err != nil {
@@ -122,113 +118,7 @@ func (m *Att[T]) Forward(z, mask backend.Tensor[T], n int, out backend.Tensor[T]
 
 // forward is the composed backend path of Forward on checked arguments.
 func (m *Att[T]) forward(z, mask backend.Tensor[T], n int, out backend.Tensor[T]) error {
-	if n == 0 {
-		return nil
-	}
-	k, cfg := m.k, m.p.Config
-	cz, h, c := cfg.PairChannels, cfg.Heads, cfg.HeadChannels
-	hc, n2 := h*c, n*n
-	sc := scratch[T]{k: k}
-	defer sc.free()
-	v := viewer[T]{k: k}
-
-	// The normalised input x [N², c_z] (query_norm), of zᵀ for the ending
-	// node: the layer norm acts on rows of c_z, so LN(zᵀ) = LN(z)ᵀ.
-	x := sc.alloc(n2 * cz)
-	keyMask := mask
-	if cfg.Ending {
-		keyMask = sc.alloc(n2)
-	}
-	if sc.err != nil {
-		return sc.err
-	}
-	src := z
-	if cfg.Ending {
-		if err := k.Transpose(x, z, 1, n, n, cz); err != nil {
-			return err
-		}
-		if err := k.Transpose(keyMask, mask, 1, n, n, 1); err != nil {
-			return err
-		}
-		src = x
-	}
-	if err := k.LayerNorm(x, src, n2, cz, m.lnScale, m.lnOffset, T(nn.LayerNormEps), nil, nil); err != nil {
-		return err
-	}
-
-	// Pair bias [H, N, N]: bias[h, q, k] = x_qk · feat_2d_weights[:, h],
-	// which for the ending node (x = LN(z)ᵀ) is AF2's b_kq.
-	tmp := scratch[T]{k: k}
-	defer tmp.free()
-	bias, bt := sc.alloc(h*n2), tmp.alloc(n2*h)
-	if err := errors.Join(sc.err, tmp.err); err != nil {
-		return err
-	}
-	if err := k.Linear(bt, x, n2, cz, h, m.feat2D, nil); err != nil {
-		return err
-	}
-	if err := k.Transpose(bias, bt, 1, n2, h, 1); err != nil {
-		return err
-	}
-	tmp.free()
-
-	// The gated attention, a chunk of rows of x (batch elements) at a time.
-	rows := cfg.chunk(n, sizeOf[T]())
-	maxR := rows * n
-	q, kk, vv, g, o := sc.alloc(maxR*hc), sc.alloc(maxR*hc), sc.alloc(maxR*hc), sc.alloc(maxR*hc), sc.alloc(maxR*hc)
-	qs := make([]T, maxR)
-	scale := T(1 / math.Sqrt(float64(c)))
-	for i := range qs {
-		qs[i] = scale
-	}
-	qScale := sc.put(qs)
-	if sc.err != nil {
-		return sc.err
-	}
-	dst := out
-	if cfg.Ending {
-		dst = x // row b of the transposed result replaces row b of x once it is projected
-	}
-	lay := attn.Layout{Batch: n * hc, Row: hc}
-	for b0 := 0; b0 < n; b0 += rows {
-		nb := min(rows, n-b0)
-		r := nb * n
-		xs, ds, km := v.view(x, b0*n*cz, r*cz), v.view(dst, b0*n*cz, r*cz), v.view(keyMask, b0*n, r)
-		qv, kv, vvv, gv, ov := v.view(q, 0, r*hc), v.view(kk, 0, r*hc), v.view(vv, 0, r*hc), v.view(g, 0, r*hc), v.view(o, 0, r*hc)
-		sv := v.view(qScale, 0, r)
-		if v.err != nil {
-			return v.err
-		}
-		for _, p := range []struct {
-			y, w, b backend.Tensor[T]
-		}{{qv, m.qW, nil}, {kv, m.kW, nil}, {vvv, m.vW, nil}, {gv, m.gW, m.gB}} {
-			if err := k.Linear(p.y, xs, r, cz, hc, p.w, p.b); err != nil {
-				return err
-			}
-		}
-		// AF2 scales the queries after their projection.
-		if err := k.ScaleRows(qv, qv, sv, r, hc); err != nil {
-			return err
-		}
-		prob := &backend.Attention[T]{
-			Dims: attn.Dims{Batch: nb, Heads: h, Lq: n, Lk: n, C: c, Cv: c, KVHeads: h},
-			Q:    qv, QL: lay, K: kv, KL: lay, V: vvv, VL: lay,
-			Scale: 1, PairBias: bias, KeyMask: km, MaskBias: attn.EvoformerMaskBias,
-		}
-		if err := k.Attention(prob, ov, lay, nil); err != nil {
-			return err
-		}
-		if err := k.Gate(ov, gv, ov); err != nil {
-			return err
-		}
-		if err := k.Linear(ds, ov, r, hc, cz, m.oW, m.oB); err != nil {
-			return err
-		}
-	}
-	if cfg.Ending {
-		return k.Transpose(out, x, 1, n, n, cz)
-	}
-	return nil
+	return m.forwardTape(z, mask, n, out, nil)
 }
 
 // checkPairTensors checks the tensors of a module's Forward (fn names it):
@@ -247,7 +137,7 @@ func checkPairTensors[T num.Float](fn string, z, mask, out backend.Tensor[T], n,
 		{"mask", mask, n * n, fmt.Sprintf("[N,N] = [%d %d]", n, n)},
 		{"out", out, n * n * cz, fmt.Sprintf("[N,N,c_z] = [%d %d %d]", n, n, cz)},
 	} {
-		if a.t == nil {
+		if backend.Absent(a.t) {
 			return fmt.Errorf("triangle: %s: %s is missing, want %s: %w", fn, a.what, a.shape, num.ErrShape)
 		}
 		if got := a.t.Len(); got != a.want {
@@ -255,112 +145,4 @@ func checkPairTensors[T num.Float](fn string, z, mask, out backend.Tensor[T], n,
 		}
 	}
 	return nil
-}
-
-// hostSlices returns the slices of ts when every one is a CPU tensor.
-func hostSlices[T num.Float](ts ...backend.Tensor[T]) ([][]T, bool) {
-	h := make([][]T, len(ts))
-	for i, t := range ts {
-		s, ok := backend.AsHost(t)
-		if !ok {
-			return nil, false
-		}
-		h[i] = s
-	}
-	return h, true
-}
-
-// uploader uploads a module's parameters, keeping the first error; free
-// releases what it uploaded (after an error).
-type uploader[T num.Float] struct {
-	k   backend.Kernels[T]
-	ts  []backend.Tensor[T]
-	err error
-}
-
-// put uploads x, or returns nil after an earlier error.
-func (u *uploader[T]) put(x []T) backend.Tensor[T] {
-	if u.err != nil {
-		return nil
-	}
-	t, err := u.k.FromHost(x)
-	if err != nil {
-		u.err = err
-		return nil
-	}
-	u.ts = append(u.ts, t)
-	return t
-}
-
-// free releases every tensor put uploaded.
-func (u *uploader[T]) free() {
-	for _, t := range u.ts {
-		u.k.Free(t)
-	}
-	u.ts = nil
-}
-
-// scratch holds the temporary tensors of one composed Forward, keeping
-// the first allocation error; free releases them all (deferred, so that
-// error paths free them too).
-type scratch[T num.Float] struct {
-	k   backend.Kernels[T]
-	ts  []backend.Tensor[T]
-	err error
-}
-
-// alloc returns a new zero tensor of n elements, or nil after an error.
-func (s *scratch[T]) alloc(n int) backend.Tensor[T] {
-	if s.err != nil {
-		return nil
-	}
-	t, err := s.k.Alloc(n)
-	if err != nil {
-		s.err = err
-		return nil
-	}
-	s.ts = append(s.ts, t)
-	return t
-}
-
-// put returns a new tensor holding a copy of x, or nil after an error.
-func (s *scratch[T]) put(x []T) backend.Tensor[T] {
-	if s.err != nil {
-		return nil
-	}
-	t, err := s.k.FromHost(x)
-	if err != nil {
-		s.err = err
-		return nil
-	}
-	s.ts = append(s.ts, t)
-	return t
-}
-
-// free releases every tensor of s; it may be called early (to let the
-// memory serve later allocations) and again by a deferred call.
-func (s *scratch[T]) free() {
-	for _, t := range s.ts {
-		s.k.Free(t)
-	}
-	s.ts = nil
-}
-
-// viewer takes views of tensors, keeping the first error.
-type viewer[T num.Float] struct {
-	k   backend.Kernels[T]
-	err error
-}
-
-// view returns the n elements of x from off on, or nil after an error.
-func (v *viewer[T]) view(x backend.Tensor[T], off, n int) backend.Tensor[T] {
-	if v.err != nil {
-		return nil
-	}
-	t, err := v.k.View(x, off, n)
-	if err != nil {
-		v.err = err
-		return nil
-	}
-	return t
 }

@@ -76,6 +76,9 @@
 // CUDA keeps the pair representation on the device. On the CPU backend
 // Forward runs AttForward or MulForward on the tensors' slices; on any other
 // it composes the backend's kernels (layer norm, projections, transposes,
-// one batched product over the channels, the streamed attention core). They
-// are inference only: gradients come from AttBackward and MulBackward.
+// one batched product over the channels, the streamed attention core).
+// ForwardTape records what Backward needs, and Backward accumulates the
+// gradient of the pair representation on the backend and the parameter
+// gradients into host AttParams or MulParams, so both modules also train
+// on a backend.
 package triangle

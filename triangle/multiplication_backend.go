@@ -12,8 +12,8 @@ import (
 // outgoing edges, Algorithm 12 for incoming edges) on a backend chosen by
 // the caller, with its parameters uploaded once: the forward pass
 // (inference) of MulForward on backend tensors, so that a chain of modules
-// keeps the pair representation on the backend. It has no backward pass;
-// train with MulForward and MulBackward.
+// keeps the pair representation on the backend. ForwardTape and Backward
+// (multiplication_backend_grad.go) give its gradients on the same backend.
 type Mul[T num.Float] struct {
 	k backend.Kernels[T]
 	// p is the CPU module the dispatch path runs; its arrays are the
@@ -56,22 +56,22 @@ func NewMul[T num.Float](k backend.Kernels[T], p *MulParams[T]) (*Mul[T], error)
 	q := *p
 	cz, ch := q.Config.PairChannels, q.Config.HiddenChannels
 	m := &Mul[T]{k: k, p: &q}
-	up := uploader[T]{k: k}
-	m.lnScale, m.lnOffset = up.put(q.LayerNormInput.Scale), up.put(q.LayerNormInput.Offset)
+	up := backend.NewArena(k)
+	m.lnScale, m.lnOffset = up.FromHost(q.LayerNormInput.Scale), up.FromHost(q.LayerNormInput.Offset)
 	for i, l := range [4]*nn.LinearParams[T]{&q.LeftProjection, &q.LeftGate, &q.RightProjection, &q.RightGate} {
-		m.projWT[i], m.projB[i] = up.put(transposeMatrix(l.W, cz, ch)), up.put(l.B)
+		m.projWT[i], m.projB[i] = up.FromHost(transposeMatrix(l.W, cz, ch)), up.FromHost(l.B)
 	}
 	ones, zeros := make([]T, ch), make([]T, ch)
 	for i := range ones {
 		ones[i] = 1
 	}
-	m.ones, m.zeros = up.put(ones), up.put(zeros)
+	m.ones, m.zeros = up.FromHost(ones), up.FromHost(zeros)
 	w, b := foldCenter(&q)
-	m.outW, m.outB = up.put(w), up.put(b)
-	m.gW, m.gB = up.put(q.GatingLinear.W), up.put(q.GatingLinear.B)
-	if up.err != nil {
-		up.free()
-		return nil, fmt.Errorf("triangle: NewMul: %w", up.err)
+	m.outW, m.outB = up.FromHost(w), up.FromHost(b)
+	m.gW, m.gB = up.FromHost(q.GatingLinear.W), up.FromHost(q.GatingLinear.B)
+	if up.Err() != nil {
+		up.Free()
+		return nil, fmt.Errorf("triangle: NewMul: %w", up.Err())
 	}
 	return m, nil
 }
@@ -140,7 +140,7 @@ func (m *Mul[T]) Forward(z, mask backend.Tensor[T], n int, out backend.Tensor[T]
 	if err := checkPairTensors("Mul.Forward", z, mask, out, n, m.p.Config.PairChannels); err != nil {
 		return err
 	}
-	if h, ok := hostSlices(z, mask, out); ok && !m.composed {
+	if h, ok := backend.HostSlices(z, mask, out); ok && !m.composed {
 		return MulForward(m.p, h[0], h[1], n, h[2], nil)
 	}
 	if err := m.forward(z, mask, n, out); err != nil {
@@ -151,122 +151,20 @@ func (m *Mul[T]) Forward(z, mask backend.Tensor[T], n int, out backend.Tensor[T]
 
 // forward is the composed backend path of Forward on checked arguments.
 func (m *Mul[T]) forward(z, mask backend.Tensor[T], n int, out backend.Tensor[T]) error {
-	if n == 0 {
-		return nil
-	}
-	k, cfg := m.k, m.p.Config
-	cz, ch := cfg.PairChannels, cfg.HiddenChannels
-	n2 := n * n
-	v := viewer[T]{k: k}
-
-	// The contracted edges u [c, N, N], channel-major; ut [N², c] is their
-	// transpose.
-	edges := scratch[T]{k: k}
-	defer edges.free()
-	u := edges.alloc(ch * n2)
-	if edges.err != nil {
-		return edges.err
-	}
-
-	// Normalised input x and the output gate's logits (in out).
-	work := scratch[T]{k: k}
-	defer work.free()
-	x := work.alloc(n2 * cz)
-	if work.err != nil {
-		return work.err
-	}
-	if err := k.LayerNorm(x, z, n2, cz, m.lnScale, m.lnOffset, T(nn.LayerNormEps), nil, nil); err != nil {
-		return err
-	}
-	if err := k.Linear(out, x, n2, cz, cz, m.gW, m.gB); err != nil {
-		return err
-	}
-
-	// Projections and contraction, a chunk of hidden channels at a time:
-	// pr and gt hold one side's projection and gate [N², chunk]; a
-	// (channel-major) the left side, and gt, once free, the right side.
-	w := cfg.chunk(n, sizeOf[T]())
-	pr, gt, a, wc := work.alloc(w*n2), work.alloc(w*n2), work.alloc(w*n2), work.alloc(cz*w)
-	if work.err != nil {
-		return work.err
-	}
-	for c0 := 0; c0 < ch; c0 += w {
-		cw := min(w, ch-c0)
-		pv, gv, av, wv := v.view(pr, 0, n2*cw), v.view(gt, 0, n2*cw), v.view(a, 0, n2*cw), v.view(wc, 0, cz*cw)
-		uv := v.view(u, c0*n2, cw*n2)
-		if v.err != nil {
-			return v.err
-		}
-		for side, dst := range []backend.Tensor[T]{av, gv} {
-			if err := m.project(side, c0, cw, x, mask, n2, pv, gv, wv, &v); err != nil {
-				return err
-			}
-			if err := k.Transpose(dst, pv, 1, n2, cw, 1); err != nil {
-				return err
-			}
-		}
-		// av holds a [cw, N, N], gv holds b.
-		var err error
-		if cfg.Incoming {
-			err = k.GemmStridedBatched(true, false, n, n, n, 1, gv, n, n2, av, n, n2, 0, uv, n, n2, cw)
-		} else {
-			err = k.GemmStridedBatched(false, true, n, n, n, 1, av, n, n2, gv, n, n2, 0, uv, n, n2, cw)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	work.free()
-
-	// Centre layer norm over the channels of each pair, on [N², c].
-	tail := scratch[T]{k: k}
-	defer tail.free()
-	ut := tail.alloc(n2 * ch)
-	if tail.err != nil {
-		return tail.err
-	}
-	if err := k.Transpose(ut, u, 1, ch, n2, 1); err != nil {
-		return err
-	}
-	edges.free()
-	if err := k.LayerNorm(ut, ut, n2, ch, m.ones, m.zeros, T(nn.LayerNormEps), nil, nil); err != nil {
-		return err
-	}
-
-	// Output projection (centre affine map folded in) and gate, in blocks
-	// of pairs.
-	np := max(1, min(n2, chunkBytes/(cz*sizeOf[T]())))
-	o := tail.alloc(np * cz)
-	if tail.err != nil {
-		return tail.err
-	}
-	for p0 := 0; p0 < n2; p0 += np {
-		nq := min(np, n2-p0)
-		us, os, ov := v.view(ut, p0*ch, nq*ch), v.view(out, p0*cz, nq*cz), v.view(o, 0, nq*cz)
-		if v.err != nil {
-			return v.err
-		}
-		if err := k.Linear(ov, us, nq, ch, cz, m.outW, m.outB); err != nil {
-			return err
-		}
-		if err := k.Gate(os, os, ov); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.forwardTape(z, mask, n, out, nil)
 }
 
 // project computes into pv [N², cw] one side's masked, gated projection
 // for the hidden channels [c0, c0+cw): side 0 is left_projection gated by
 // left_gate, side 1 right_projection gated by right_gate. gv [N², cw] and
 // wv [c_z, cw] are scratch.
-func (m *Mul[T]) project(side, c0, cw int, x, mask backend.Tensor[T], n2 int, pv, gv, wv backend.Tensor[T], v *viewer[T]) error {
+func (m *Mul[T]) project(side, c0, cw int, x, mask backend.Tensor[T], n2 int, pv, gv, wv backend.Tensor[T], v *backend.Arena[T]) error {
 	k, cz := m.k, m.p.Config.PairChannels
 	for i, y := range []backend.Tensor[T]{pv, gv} {
 		l := 2*side + i
-		wt, b := v.view(m.projWT[l], c0*cz, cw*cz), v.view(m.projB[l], c0, cw)
-		if v.err != nil {
-			return v.err
+		wt, b := v.View(m.projWT[l], c0*cz, cw*cz), v.View(m.projB[l], c0, cw)
+		if v.Err() != nil {
+			return v.Err()
 		}
 		// The chunk's weights [c_z, cw], from the rows [c0, c0+cw) of Wᵀ.
 		if err := k.Transpose(wv, wt, 1, cw, cz, 1); err != nil {
