@@ -18,10 +18,13 @@
 //	k, err := backend.CUDA[float32](0, opts)  // -tags foldkit_cuda
 //
 // The modules take the backend in their constructors (triangle.NewAtt,
-// msaattn.NewRow, alphafold.NewEvoformerBlock, ...) and keep their
-// parameters on it; on the CPU backend they run their CPU code on the
-// tensors' slices, on any other they compose these kernels. Code that picks
-// float32 or float64 at run time passes a Pair (CPUPair, or CUDAPair).
+// msaattn.NewRow, ipa.NewIPA, alphafold.NewEvoformerBlock, ...) and keep
+// their parameters on it; on the CPU backend they run their CPU code on the
+// tensors' slices, on any other they compose these kernels. Modules that
+// train on a backend record their activations with ForwardTape and
+// differentiate them with Backward. Code that picks float32 or float64 at
+// run time passes a Pair (CPUPair, or CUDAPair). Arena, HostSlices, Fill
+// and Run are the small helpers such module code shares.
 //
 // There is no default backend, no global state and no init-time side
 // effect. In foldkit_cuda builds, OnDevice puts backends for float32 and

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Pairs foldkit's Go CUDA benchmarks with torch_bench.py's results.
 
-Usage: compare.py torch.json go_bench.txt
+Usage: compare.py torch.json go_bench.txt [modules.jsonl]
+modules.jsonl holds `foldkit bench -backend cuda` lines (one JSON object
+each), paired with torch_bench.py's module_<module>_n<N>[_s<S>] timings.
 Prints JSON: for every benchmark name both ran, foldkit's and PyTorch's
 ms/op and GFLOP/s and ratio = foldkit ms / PyTorch ms (above 1: foldkit is
 slower). foldkit names with "_bias_mask" (key mask as well) are paired with
@@ -40,6 +42,18 @@ def main():
             if tname != name:
                 row["note"] = "foldkit also applies the key mask; PyTorch gets the bias alone"
         rows[name] = row
+    if len(sys.argv) > 3:
+        for line in open(sys.argv[3]):
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            r = json.loads(line)
+            name = f"module_{r['module']}_n{r['n']}" + (f"_s{r['s']}" if r.get("s") else "")
+            row = {"foldkit_ms": r["median_ms"], "foldkit_gflops": r["gflops"]}
+            t = torch.get("results", {}).get(name)
+            if t and "ms" in t:
+                row.update({"torch_ms": t["ms"], "ratio": r["median_ms"] / t["ms"]})
+            rows[name] = row
     print(json.dumps({"device": torch.get("device"), "torch": torch.get("torch"), "benchmarks": rows}, indent=1))
 
 

@@ -2,8 +2,10 @@
 # Runs foldkit's CUDA benchmarks and PyTorch's on the same GPU and prints
 # the ratios. On the build machine first:
 #   ../shared/gpu/build.sh ./backend
+#   go build -tags foldkit_cuda -ldflags='-s -w' -o .gpu/bin/foldkit ./cmd/foldkit   # module timings
 # then with the device tool: command "bash benchmarks/cuda/run.sh", carry [".gpu"].
-# Writes torch.json, go_bench.txt and compare.json under $OUT (or /tmp).
+# Writes torch.json, go_bench.txt, modules.jsonl and compare.json under
+# $OUT (or /tmp).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-/tmp}
@@ -17,4 +19,16 @@ bin="$root/.gpu/bin/backend.test"
 chmod +x "$bin"
 python3 "$root/benchmarks/cuda/torch_bench.py" > "$out/torch.json"
 "$bin" -test.run '^$' -test.bench 'CUDA' -test.benchtime 10x | tee "$out/go_bench.txt"
-python3 "$root/benchmarks/cuda/compare.py" "$out/torch.json" "$out/go_bench.txt" | tee "$out/compare.json"
+: > "$out/modules.jsonl"
+if [ -x "$root/.gpu/bin/foldkit" ]; then
+  fk="$root/.gpu/bin/foldkit"
+  for n in 256 512; do
+    for m in tri_att_starting tri_att_ending tri_mul_outgoing tri_mul_incoming; do
+      "$fk" bench -backend cuda -module "$m" -n "$n" -repeats 10 | tee -a "$out/modules.jsonl"
+    done
+  done
+  "$fk" bench -backend cuda -module msa_row_attention -n 256 -s 128 -repeats 10 | tee -a "$out/modules.jsonl"
+  "$fk" bench -backend cuda -module msa_row_attention -n 384 -s 512 -repeats 10 | tee -a "$out/modules.jsonl"
+  "$fk" bench -backend cuda -module evoformer_block -n 256 -s 128 -repeats 5 | tee -a "$out/modules.jsonl"
+fi
+python3 "$root/benchmarks/cuda/compare.py" "$out/torch.json" "$out/go_bench.txt" "$out/modules.jsonl" | tee "$out/compare.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch side of foldkit's CUDA benchmarks (see README.md).
 
-Runs the shapes of internal/backend/bench_cuda_test.go through PyTorch and
+Runs the shapes of backend/bench_cuda_test.go through PyTorch and
 prints one JSON object: torch.nn.functional.scaled_dot_product_attention in
 float32 with an additive pair bias [1, H, L, L] (broadcast over the batch),
 forward and forward+backward, with each SDPA backend that accepts the
@@ -10,6 +10,13 @@ and bfloat16. Times are medians of CUDA-event timings after warm-up.
 
 FLOP counts match the Go benchmarks: attention forward 2·B·H·L·L·(C+Cv),
 backward 2.5× that; matmul 2·m·n·k.
+
+It also times whole modules written the way OpenFold writes them (layer
+norms, linear projections, SDPA with the pair bias and the mask bias added
+into one attention mask, sigmoid gates; the triangle multiplication as a
+batched matmul over channels), forward only in float32 at AF2's widths, under
+the names module_<foldkit module>_n<N>[_s<S>] that `foldkit bench -backend
+cuda` results are paired with (compare.py).
 """
 import json
 import math
@@ -110,6 +117,80 @@ def matmul(results, name, m, n, k):
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
+def module_tri_att(results, n, ending=False, cz=128, h=4, c=32):
+    """Triangle attention (Algorithms 13/14), OpenFold's formulation."""
+    dev, L = "cuda", torch.nn.Linear
+    ln = torch.nn.LayerNorm(cz).to(dev)
+    lq, lk, lv = (L(cz, h * c, bias=False).to(dev) for _ in range(3))
+    lg, lo, lb = L(cz, h * c).to(dev), L(h * c, cz).to(dev), L(cz, h, bias=False).to(dev)
+    z = torch.randn(n, n, cz, device=dev)
+    mask = torch.ones(n, n, device=dev)
+
+    @torch.no_grad()
+    def f():
+        zz = z.transpose(0, 1) if ending else z
+        mm = mask.transpose(0, 1) if ending else mask
+        x = ln(zz)
+        bias = lb(x).permute(2, 0, 1).unsqueeze(0)                  # [1, H, N, N]
+        mbias = (1e9 * (mm - 1))[:, None, None, :]                   # [N, 1, 1, N]
+        q, k, v = (l(x).view(n, n, h, c).transpose(1, 2) for l in (lq, lk, lv))
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias + mbias, scale=1 / math.sqrt(c))
+        o = o.transpose(1, 2).reshape(n, n, h * c) * torch.sigmoid(lg(x))
+        out = lo(o)
+        return out.transpose(0, 1) if ending else out
+
+    name = "tri_att_ending" if ending else "tri_att_starting"
+    results[f"module_{name}_n{n}"] = {"ms": timeit(f)}
+    torch.cuda.empty_cache()
+
+
+def module_tri_mul(results, n, incoming=False, cz=128, ch=128):
+    """Triangle multiplicative update (Algorithms 11/12), OpenFold's formulation."""
+    dev, L = "cuda", torch.nn.Linear
+    ln_in, ln_c = torch.nn.LayerNorm(cz).to(dev), torch.nn.LayerNorm(ch).to(dev)
+    lap, lag, lbp, lbg = (L(cz, ch).to(dev) for _ in range(4))
+    lgate, lout = L(cz, cz).to(dev), L(ch, cz).to(dev)
+    z = torch.randn(n, n, cz, device=dev)
+    mask = torch.ones(n, n, 1, device=dev)
+
+    @torch.no_grad()
+    def f():
+        x = ln_in(z)
+        a = mask * torch.sigmoid(lag(x)) * lap(x)
+        b = mask * torch.sigmoid(lbg(x)) * lbp(x)
+        a, b = a.permute(2, 0, 1), b.permute(2, 0, 1)                # [C, N, N]
+        u = torch.matmul(b.transpose(1, 2), a) if incoming else torch.matmul(a, b.transpose(1, 2))
+        u = u.permute(1, 2, 0)
+        return torch.sigmoid(lgate(x)) * lout(ln_c(u))
+
+    name = "tri_mul_incoming" if incoming else "tri_mul_outgoing"
+    results[f"module_{name}_n{n}"] = {"ms": timeit(f)}
+    torch.cuda.empty_cache()
+
+
+def module_msa_row(results, s, n, cm=256, cz=128, h=8, c=32):
+    """MSA row attention with pair bias (Algorithm 7), OpenFold's formulation."""
+    dev, L = "cuda", torch.nn.Linear
+    ln_m, ln_z = torch.nn.LayerNorm(cm).to(dev), torch.nn.LayerNorm(cz).to(dev)
+    lq, lk, lv = (L(cm, h * c, bias=False).to(dev) for _ in range(3))
+    lg, lo, lb = L(cm, h * c).to(dev), L(h * c, cm).to(dev), L(cz, h, bias=False).to(dev)
+    m = torch.randn(s, n, cm, device=dev)
+    z = torch.randn(n, n, cz, device=dev)
+    mask = torch.ones(s, n, device=dev)
+
+    @torch.no_grad()
+    def f():
+        x = ln_m(m)
+        bias = lb(ln_z(z)).permute(2, 0, 1).unsqueeze(0)            # [1, H, N, N]
+        mbias = (1e9 * (mask - 1))[:, None, None, :]                 # [S, 1, 1, N]
+        q, k, v = (l(x).view(s, n, h, c).transpose(1, 2) for l in (lq, lk, lv))
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias + mbias, scale=1 / math.sqrt(c))
+        return lo(o.transpose(1, 2).reshape(s, n, h * c) * torch.sigmoid(lg(x)))
+
+    results[f"module_msa_row_attention_n{n}_s{s}"] = {"ms": timeit(f)}
+    torch.cuda.empty_cache()
+
+
 def main():
     if not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA device"}))
@@ -122,6 +203,12 @@ def main():
     attention(results, "triangle_N512", 512, 4, 512, 32, torch.bfloat16, "_torch_bf16")
     matmul(results, "4096", 4096, 4096, 4096)
     matmul(results, "pair_proj_N512", 512 * 512, 128, 128)
+    for n in (256, 512):
+        for flag in (False, True):
+            module_tri_att(results, n, flag)
+            module_tri_mul(results, n, flag)
+    module_msa_row(results, 128, 256)
+    module_msa_row(results, 512, 384)
     print(json.dumps({
         "device": torch.cuda.get_device_name(),
         "torch": torch.__version__,
