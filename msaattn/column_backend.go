@@ -12,9 +12,9 @@ import (
 // Column is MSA column-wise gated self-attention (supplement Algorithm 8)
 // on a backend chosen by the caller: the forward pass of ColumnAttention
 // with its parameters uploaded once, so that a chain of modules on the
-// CUDA backend keeps the MSA and its update on the device. It runs the
-// forward pass only (inference); gradients are ColumnAttention.Backward's,
-// on the host.
+// CUDA backend keeps the MSA and its update on the device. ForwardTape and
+// Backward (column_backend_grad.go) give its gradients on the same
+// backend.
 //
 // On the CPU backend, Forward on host tensors runs ColumnAttention.Forward
 // itself, on a copy of the parameters taken by NewColumn, and gives its
@@ -99,14 +99,7 @@ func (m *Column[T]) Forward(msa, mask backend.Tensor[T], s, n int, out backend.T
 	if m == nil || m.k == nil {
 		return fmt.Errorf("msaattn: %s: Forward on a closed or nil Column", mod)
 	}
-	if err := checkSizes(mod, s, n); err != nil {
-		return err
-	}
-	cm := m.cfg.MSAChannels
-	if err := checkLens(mod,
-		tensorArg[T]{"msa", msa, []int{s, n, cm}},
-		tensorArg[T]{"mask", mask, []int{s, n}},
-		tensorArg[T]{"out", out, []int{s, n, cm}}); err != nil {
+	if err := m.checkArgs(msa, mask, s, n, out); err != nil {
 		return err
 	}
 	if m.host != nil && !m.composed {
@@ -125,8 +118,31 @@ func (m *Column[T]) Forward(msa, mask backend.Tensor[T], s, n int, out backend.T
 	return nil
 }
 
+// checkArgs checks the sizes and the tensors of Forward and ForwardTape.
+func (m *Column[T]) checkArgs(msa, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
+	const mod = "column attention"
+	if err := checkSizes(mod, s, n); err != nil {
+		return err
+	}
+	cm := m.cfg.MSAChannels
+	return checkLens(mod,
+		tensorArg[T]{"msa", msa, []int{s, n, cm}},
+		tensorArg[T]{"mask", mask, []int{s, n}},
+		tensorArg[T]{"out", out, []int{s, n, cm}})
+}
+
 // forward is the composed path of Forward.
 func (m *Column[T]) forward(msa, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
+	return m.forwardTape(msa, mask, s, n, out, nil)
+}
+
+// forwardTape is the composed path of Forward (t nil) and ForwardTape on
+// checked arguments. With a tape it also keeps in t the layer norm's
+// statistics, the key mask maskᵀ, and each chunk's attention output
+// before gating, transposed to [w, S, H·c] in place of its columns in
+// [N, S, H·c] (a copy that changes nothing else), with its log-sum-exp;
+// the kernels that make out are the same, so out is the same bit for bit.
+func (m *Column[T]) forwardTape(msa, mask backend.Tensor[T], s, n int, out backend.Tensor[T], t *ColumnTape[T]) error {
 	k, cfg := m.k, m.cfg
 	cm, h, c := cfg.MSAChannels, cfg.Heads, cfg.HeadChannels
 	hc, rows := h*c, s*n
@@ -136,14 +152,29 @@ func (m *Column[T]) forward(msa, mask backend.Tensor[T], s, n int, out backend.T
 
 	sp := backend.NewArena(k)
 	defer sp.Free()
+	keep := sp // the tape's tensors, handed to t at the end
+	var mean, rstd, oT, lse backend.Tensor[T]
+	if t != nil {
+		keep = backend.NewArena(k)
+		defer func() {
+			if t.own != keep {
+				keep.Free()
+			}
+		}()
+		mean, rstd, oT, lse = keep.Alloc(rows), keep.Alloc(rows), keep.Alloc(rows*hc), keep.Alloc(n*h*s)
+	}
+	maskT := keep.Alloc(n * s)
+	if keep.Err() != nil {
+		return keep.Err()
+	}
 	x := sp.Alloc(rows * cm)
-	maskT := sp.Alloc(n * s)
-	pr := newProjections(sp, s*nc, hc)
+	pr := newProjections(sp, s*nc, hc, true)
 	gb := sp.Alloc(s * nc * hc)
 	if sp.Err() != nil {
 		return sp.Err()
 	}
-	if err := k.LayerNorm(x, msa, rows, cm, m.queryNormScale, m.queryNorm0, nn.LayerNormEps, nil, nil); err != nil {
+	vw := backend.NewArena(k) // views of the tape's tensors
+	if err := k.LayerNorm(x, msa, rows, cm, m.queryNormScale, m.queryNorm0, nn.LayerNormEps, mean, rstd); err != nil {
 		return err
 	}
 	// The key mask of column n's attention is row n of maskᵀ [N, S].
@@ -171,14 +202,26 @@ func (m *Column[T]) forward(msa, mask backend.Tensor[T], s, n int, out backend.T
 			return err
 		}
 		lay := attn.Layout{Batch: hc, Row: w * hc}
-		a := &backend.Attention[T]{
-			Dims: attn.Dims{Batch: w, Heads: h, Lq: s, Lk: s, C: c, Cv: c, KVHeads: h},
-			Q:    p.q, QL: lay, K: p.k, KL: lay, V: p.v, VL: lay,
-			Scale: 1, KeyMask: maskc, MaskBias: maskBias,
+		a := selfAttention(w, s, h, c, p, lay, nil, maskc)
+		var ls, ot backend.Tensor[T]
+		if t != nil {
+			ls, ot = vw.View(lse, n0*h*s, w*h*s), vw.View(oT, n0*s*hc, w*s*hc)
+			if vw.Err() != nil {
+				return vw.Err()
+			}
 		}
-		if err := m.att.attend(k, a, p, lay, outc, s, w, cm, n*cm, cm, hc); err != nil {
+		if err := m.att.attend(k, a, p, lay, ls, outc, s, w, cm, n*cm, cm, hc); err != nil {
 			return err
 		}
+		if t != nil {
+			if err := k.Transpose(ot, p.o, 1, s, w, hc); err != nil {
+				return err
+			}
+		}
+	}
+	if t != nil {
+		t.mean, t.rstd, t.maskT, t.o, t.lse = mean, rstd, maskT, oT, lse
+		t.own = keep
 	}
 	return nil
 }

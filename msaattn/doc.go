@@ -65,6 +65,9 @@
 // by the caller (package backend): NewRow, NewColumn and NewGlobalColumn
 // upload the parameters once, and Forward takes and returns backend tensors,
 // running the CPU Forward on the CPU backend and composing the backend's
-// kernels elsewhere. They are inference only; RunCaseOn runs the reference
-// cases with the forward pass on a backend (run-module -backend cuda).
+// kernels elsewhere. ForwardTape records what Backward needs, and Backward
+// accumulates the input gradients on the backend and the parameter
+// gradients into host Params, so the three modules also train on a
+// backend. RunCaseOn runs the reference cases with the forward pass on a
+// backend (run-module -backend cuda).
 package msaattn

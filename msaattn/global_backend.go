@@ -19,9 +19,9 @@ const onesLen = 1024
 // Algorithm 19), the column attention of AF2's extra-MSA stack, on a
 // backend chosen by the caller: the forward pass of GlobalColumnAttention
 // with its parameters uploaded once, so that a chain of modules on the
-// CUDA backend keeps the extra MSA and its update on the device. It runs
-// the forward pass only (inference); gradients are
-// GlobalColumnAttention.Backward's, on the host.
+// CUDA backend keeps the extra MSA and its update on the device.
+// ForwardTape and Backward (global_backend_grad.go) give its gradients on
+// the same backend.
 //
 // On the CPU backend, Forward on host tensors runs
 // GlobalColumnAttention.Forward itself, on a copy of the parameters taken
@@ -123,14 +123,7 @@ func (m *GlobalColumn[T]) Forward(msa, mask backend.Tensor[T], s, n int, out bac
 	if m == nil || m.k == nil {
 		return fmt.Errorf("msaattn: %s: Forward on a closed or nil GlobalColumn", mod)
 	}
-	if err := checkSizes(mod, s, n); err != nil {
-		return err
-	}
-	ce := m.cfg.MSAChannels
-	if err := checkLens(mod,
-		tensorArg[T]{"msa", msa, []int{s, n, ce}},
-		tensorArg[T]{"mask", mask, []int{s, n}},
-		tensorArg[T]{"out", out, []int{s, n, ce}}); err != nil {
+	if err := m.checkArgs(msa, mask, s, n, out); err != nil {
 		return err
 	}
 	if m.host != nil && !m.composed {
@@ -149,8 +142,31 @@ func (m *GlobalColumn[T]) Forward(msa, mask backend.Tensor[T], s, n int, out bac
 	return nil
 }
 
+// checkArgs checks the sizes and the tensors of Forward and ForwardTape.
+func (m *GlobalColumn[T]) checkArgs(msa, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
+	const mod = "global column attention"
+	if err := checkSizes(mod, s, n); err != nil {
+		return err
+	}
+	ce := m.cfg.MSAChannels
+	return checkLens(mod,
+		tensorArg[T]{"msa", msa, []int{s, n, ce}},
+		tensorArg[T]{"mask", mask, []int{s, n}},
+		tensorArg[T]{"out", out, []int{s, n, ce}})
+}
+
 // forward is the composed path of Forward.
 func (m *GlobalColumn[T]) forward(msa, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
+	return m.forwardTape(msa, mask, s, n, out, nil)
+}
+
+// forwardTape is the composed path of Forward (t nil) and ForwardTape on
+// checked arguments. With a tape the keys and values, the mean queries
+// q̄, the counts of present sequences, the queries, the key mask, the
+// attention output and its log-sum-exp and the layer norm's statistics
+// stay in t; the kernels and their order are the same, so out is the
+// same bit for bit.
+func (m *GlobalColumn[T]) forwardTape(msa, mask backend.Tensor[T], s, n int, out backend.Tensor[T], t *GlobalColumnTape[T]) error {
 	k, cfg := m.k, m.cfg
 	ce, h, c := cfg.MSAChannels, cfg.Heads, cfg.HeadChannels
 	hc, rows := h*c, s*n
@@ -162,16 +178,31 @@ func (m *GlobalColumn[T]) forward(msa, mask backend.Tensor[T], s, n int, out bac
 
 	sp := backend.NewArena(k)
 	defer sp.Free()
+	keep := sp // the tape's tensors, handed to t at the end
+	var mean, rstd, lse backend.Tensor[T]
+	if t != nil {
+		keep = backend.NewArena(k)
+		defer func() {
+			if t.own != keep {
+				keep.Free()
+			}
+		}()
+		mean, rstd, lse = keep.Alloc(rows), keep.Alloc(rows), keep.Alloc(n*h)
+	}
+	keys, values := keep.Alloc(rows*c), keep.Alloc(rows*c)
+	qbar, count := keep.Alloc(n*ce), keep.Alloc(n)
+	q, o := keep.Alloc(n*hc), keep.Alloc(n*hc)
+	maskT := keep.Alloc(n * s)
+	if keep.Err() != nil {
+		return keep.Err()
+	}
 	x := sp.Alloc(sc * n * ce)
 	g := sp.Alloc(sc * n * hc)
 	ot := sp.Alloc(sc * n * hc)
-	keys, values := sp.Alloc(rows*c), sp.Alloc(rows*c)
-	qbar, count := sp.Alloc(n*ce), sp.Alloc(n)
-	q, o := sp.Alloc(n*hc), sp.Alloc(n*hc)
-	maskT := sp.Alloc(n * s)
 	if sp.Err() != nil {
 		return sp.Err()
 	}
+	vw := backend.NewArena(k) // views of the tape's tensors
 
 	// Pass 1: layer norm, keys and values, masked sums of LayerNorm(m) and
 	// of the mask per column.
@@ -187,7 +218,14 @@ func (m *GlobalColumn[T]) forward(msa, mask backend.Tensor[T], s, n int, out bac
 			return err
 		}
 		xv := head(k, x, nr*ce)
-		if err := k.LayerNorm(xv, mc, nr, ce, m.queryNormScale, m.queryNorm0, nn.LayerNormEps, nil, nil); err != nil {
+		var ms, rs backend.Tensor[T]
+		if t != nil {
+			ms, rs = vw.View(mean, r0, nr), vw.View(rstd, r0, nr)
+			if vw.Err() != nil {
+				return vw.Err()
+			}
+		}
+		if err := k.LayerNorm(xv, mc, nr, ce, m.queryNormScale, m.queryNorm0, nn.LayerNormEps, ms, rs); err != nil {
 			return err
 		}
 		if err := k.Linear(kc, xv, nr, ce, c, m.att.key, nil); err != nil {
@@ -221,14 +259,8 @@ func (m *GlobalColumn[T]) forward(msa, mask backend.Tensor[T], s, n int, out bac
 	if err := k.Transpose(maskT, mask, 1, s, n, 1); err != nil {
 		return err
 	}
-	kvL := attn.Layout{Batch: c, Row: n * c}
-	a := &backend.Attention[T]{
-		Dims: attn.Dims{Batch: n, Heads: h, Lq: 1, Lk: s, C: c, Cv: c, KVHeads: 1},
-		Q:    q, QL: attn.Layout{Batch: hc, Row: hc},
-		K: keys, KL: kvL, V: values, VL: kvL,
-		Scale: 1, KeyMask: maskT, MaskBias: maskBias,
-	}
-	if err := k.Attention(a, o, attn.Layout{Batch: hc, Row: hc}, nil); err != nil {
+	a := m.attention(s, n, q, keys, values, maskT)
+	if err := k.Attention(a, o, attn.Layout{Batch: hc, Row: hc}, lse); err != nil {
 		return err
 	}
 
@@ -265,5 +297,25 @@ func (m *GlobalColumn[T]) forward(msa, mask backend.Tensor[T], s, n int, out bac
 			return err
 		}
 	}
+	if t != nil {
+		t.mean, t.rstd, t.keys, t.values, t.qbar, t.count = mean, rstd, keys, values, qbar, count
+		t.q, t.o, t.lse, t.maskT = q, o, lse, maskT
+		t.own = keep
+	}
 	return nil
+}
+
+// attention returns the attention core of global column attention: one
+// query per column (q [N, H·c]), the S keys and values [S, N, c] of one
+// head shared by the H query heads, read with strides, and the key mask
+// maskᵀ [N, S].
+func (m *GlobalColumn[T]) attention(s, n int, q, keys, values, maskT backend.Tensor[T]) *backend.Attention[T] {
+	h, c := m.cfg.Heads, m.cfg.HeadChannels
+	kvL := attn.Layout{Batch: c, Row: n * c}
+	return &backend.Attention[T]{
+		Dims: attn.Dims{Batch: n, Heads: h, Lq: 1, Lk: s, C: c, Cv: c, KVHeads: 1},
+		Q:    q, QL: attn.Layout{Batch: h * c, Row: h * c},
+		K: keys, KL: kvL, V: values, VL: kvL,
+		Scale: 1, KeyMask: maskT, MaskBias: maskBias,
+	}
 }

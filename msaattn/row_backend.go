@@ -14,8 +14,8 @@ import (
 // Algorithm 7) on a backend chosen by the caller: the forward pass of
 // RowAttention with its parameters uploaded once, so that a chain of
 // modules on the CUDA backend keeps the MSA, the pair representation and
-// the update on the device. It runs the forward pass only (inference);
-// gradients are RowAttention.Backward's, on the host.
+// the update on the device. ForwardTape and Backward (row_backend_grad.go)
+// give its gradients on the same backend.
 //
 // On the CPU backend, Forward on host tensors runs RowAttention.Forward
 // itself, on a copy of the parameters taken by NewRow, and gives its
@@ -112,15 +112,7 @@ func (r *Row[T]) Forward(msa, z, mask backend.Tensor[T], s, n int, out backend.T
 	if r == nil || r.k == nil {
 		return fmt.Errorf("msaattn: %s: Forward on a closed or nil Row", mod)
 	}
-	if err := checkSizes(mod, s, n); err != nil {
-		return err
-	}
-	cm, cz := r.cfg.MSAChannels, r.cfg.PairChannels
-	if err := checkLens(mod,
-		tensorArg[T]{"msa", msa, []int{s, n, cm}},
-		tensorArg[T]{"z", z, []int{n, n, cz}},
-		tensorArg[T]{"mask", mask, []int{s, n}},
-		tensorArg[T]{"out", out, []int{s, n, cm}}); err != nil {
+	if err := r.checkArgs(msa, z, mask, s, n, out); err != nil {
 		return err
 	}
 	if r.host != nil && !r.composed {
@@ -139,8 +131,32 @@ func (r *Row[T]) Forward(msa, z, mask backend.Tensor[T], s, n int, out backend.T
 	return nil
 }
 
+// checkArgs checks the sizes and the tensors of Forward and ForwardTape.
+func (r *Row[T]) checkArgs(msa, z, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
+	const mod = "row attention"
+	if err := checkSizes(mod, s, n); err != nil {
+		return err
+	}
+	cm, cz := r.cfg.MSAChannels, r.cfg.PairChannels
+	return checkLens(mod,
+		tensorArg[T]{"msa", msa, []int{s, n, cm}},
+		tensorArg[T]{"z", z, []int{n, n, cz}},
+		tensorArg[T]{"mask", mask, []int{s, n}},
+		tensorArg[T]{"out", out, []int{s, n, cm}})
+}
+
 // forward is the composed path of Forward.
 func (r *Row[T]) forward(msa, z, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
+	return r.forwardTape(msa, z, mask, s, n, out, nil)
+}
+
+// forwardTape is the composed path of Forward (t nil) and ForwardTape on
+// checked arguments. With a tape it also keeps in t the pair bias, the
+// statistics of both layer norms and the attention output before gating
+// with its log-sum-exp (the attention writes them there instead of into
+// a chunk's scratch); the kernels and their order are the same, so out is
+// the same bit for bit.
+func (r *Row[T]) forwardTape(msa, z, mask backend.Tensor[T], s, n int, out backend.Tensor[T], t *RowTape[T]) error {
 	k, cfg := r.k, r.cfg
 	cm, cz, h, c := cfg.MSAChannels, cfg.PairChannels, cfg.Heads, cfg.HeadChannels
 	hc, pairs := h*c, n*n
@@ -152,18 +168,34 @@ func (r *Row[T]) forward(msa, z, mask backend.Tensor[T], s, n int, out backend.T
 
 	sp := backend.NewArena(k)
 	defer sp.Free()
-	bias := sp.Alloc(h * pairs)
+	keep := sp // the tape's tensors, handed to t at the end
+	var mean, rstd, zmean, zrstd, o, lse backend.Tensor[T]
+	if t != nil {
+		keep = backend.NewArena(k)
+		defer func() {
+			if t.own != keep {
+				keep.Free()
+			}
+		}()
+		mean, rstd, zmean, zrstd = keep.Alloc(s*n), keep.Alloc(s*n), keep.Alloc(pairs), keep.Alloc(pairs)
+		o, lse = keep.Alloc(s*n*hc), keep.Alloc(s*h*n)
+	}
+	bias := keep.Alloc(h * pairs)
+	if keep.Err() != nil {
+		return keep.Err()
+	}
 	zx, zb := sp.Alloc(pc*cz), sp.Alloc(pc*h)
 	var zt backend.Tensor[T]
 	if pc < pairs {
 		zt = sp.Alloc(pc * h)
 	}
 	x := sp.Alloc(sc * n * cm)
-	pr := newProjections(sp, sc*n, hc)
+	pr := newProjections(sp, sc*n, hc, t == nil)
 	gb := sp.Alloc(sc * n * hc)
 	if sp.Err() != nil {
 		return sp.Err()
 	}
+	vw := backend.NewArena(k) // views of the tape's tensors
 
 	// The pair bias b [H, N, N] = (LayerNorm(z)·feat_2d_weights)ᵀ.
 	for p0 := 0; p0 < pairs; p0 += pc {
@@ -173,7 +205,14 @@ func (r *Row[T]) forward(msa, z, mask backend.Tensor[T], s, n int, out backend.T
 			return err
 		}
 		zxv, zbv := head(k, zx, np*cz), head(k, zb, np*h)
-		if err := k.LayerNorm(zxv, zc, np, cz, r.pairNormScale, r.pairNorm0, nn.LayerNormEps, nil, nil); err != nil {
+		var zm, zs backend.Tensor[T]
+		if t != nil {
+			zm, zs = vw.View(zmean, p0, np), vw.View(zrstd, p0, np)
+			if vw.Err() != nil {
+				return vw.Err()
+			}
+		}
+		if err := k.LayerNorm(zxv, zc, np, cz, r.pairNormScale, r.pairNorm0, nn.LayerNormEps, zm, zs); err != nil {
 			return err
 		}
 		if err := k.Linear(zbv, zxv, np, cz, h, r.pairW, nil); err != nil {
@@ -219,23 +258,31 @@ func (r *Row[T]) forward(msa, z, mask backend.Tensor[T], s, n int, out backend.T
 			return err
 		}
 		xv := head(k, x, nr*cm)
-		if err := k.LayerNorm(xv, mc, nr, cm, r.queryNormScale, r.queryNorm0, nn.LayerNormEps, nil, nil); err != nil {
+		var ms, rs, ls backend.Tensor[T]
+		p := pr.head(k, nr*hc)
+		if t != nil {
+			ms, rs, ls = vw.View(mean, r0, nr), vw.View(rstd, r0, nr), vw.View(lse, s0*h*n, ns*h*n)
+			p.o = vw.View(o, r0*hc, nr*hc)
+			if vw.Err() != nil {
+				return vw.Err()
+			}
+		}
+		if err := k.LayerNorm(xv, mc, nr, cm, r.queryNormScale, r.queryNorm0, nn.LayerNormEps, ms, rs); err != nil {
 			return err
 		}
-		p := pr.head(k, nr*hc)
 		// Rows of the chunk are contiguous: one block of nr rows.
 		if err := r.att.project(k, p, head(k, gb, nr*hc), xv, 1, nr, cm, 0, cm, h, c); err != nil {
 			return err
 		}
 		lay := attn.Layout{Batch: n * hc, Row: hc}
-		a := &backend.Attention[T]{
-			Dims: attn.Dims{Batch: ns, Heads: h, Lq: n, Lk: n, C: c, Cv: c, KVHeads: h},
-			Q:    p.q, QL: lay, K: p.k, KL: lay, V: p.v, VL: lay,
-			Scale: 1, PairBias: bias, KeyMask: maskc, MaskBias: maskBias,
-		}
-		if err := r.att.attend(k, a, p, lay, outc, 1, nr, cm, 0, cm, hc); err != nil {
+		a := selfAttention(ns, n, h, c, p, lay, bias, maskc)
+		if err := r.att.attend(k, a, p, lay, ls, outc, 1, nr, cm, 0, cm, hc); err != nil {
 			return err
 		}
+	}
+	if t != nil {
+		t.mean, t.rstd, t.zmean, t.zrstd, t.bias, t.o, t.lse = mean, rstd, zmean, zrstd, bias, o, lse
+		t.own = keep
 	}
 	return nil
 }
@@ -281,14 +328,37 @@ func gatedFrom[T num.Float](w map[string]backend.Tensor[T]) gatedWeights[T] {
 // (pre-activation, then sigmoid·o) and the attention output o.
 type projections[T num.Float] struct{ q, k, v, g, o backend.Tensor[T] }
 
-// newProjections allocates the five tensors for rows rows of width hc.
-func newProjections[T num.Float](a *backend.Arena[T], rows, hc int) projections[T] {
-	return projections[T]{a.Alloc(rows * hc), a.Alloc(rows * hc), a.Alloc(rows * hc), a.Alloc(rows * hc), a.Alloc(rows * hc)}
+// newProjections allocates the tensors for rows rows of width hc: all
+// five, or without o when withO is false (a tape holds the attention
+// output instead).
+func newProjections[T num.Float](a *backend.Arena[T], rows, hc int, withO bool) projections[T] {
+	p := projections[T]{q: a.Alloc(rows * hc), k: a.Alloc(rows * hc), v: a.Alloc(rows * hc), g: a.Alloc(rows * hc)}
+	if withO {
+		p.o = a.Alloc(rows * hc)
+	}
+	return p
 }
 
-// head returns the first n elements of each tensor of p.
+// head returns the first n elements of each tensor of p (o stays nil
+// when it is).
 func (p projections[T]) head(k backend.Kernels[T], n int) projections[T] {
-	return projections[T]{head(k, p.q, n), head(k, p.k, n), head(k, p.v, n), head(k, p.g, n), head(k, p.o, n)}
+	h := projections[T]{q: head(k, p.q, n), k: head(k, p.k, n), v: head(k, p.v, n), g: head(k, p.g, n)}
+	if p.o != nil {
+		h.o = head(k, p.o, n)
+	}
+	return h
+}
+
+// selfAttention returns the attention of AF2's gated self-attention on
+// the projections p (layout lay) of batch batch elements of l rows: the
+// queries already scaled, the pair bias [H, l, l] (nil: none) and the key
+// mask [batch, l] under AF2's bias 1e9·(mask − 1).
+func selfAttention[T num.Float](batch, l, h, c int, p projections[T], lay attn.Layout, bias, mask backend.Tensor[T]) *backend.Attention[T] {
+	return &backend.Attention[T]{
+		Dims: attn.Dims{Batch: batch, Heads: h, Lq: l, Lk: l, C: c, Cv: c, KVHeads: h},
+		Q:    p.q, QL: lay, K: p.k, KL: lay, V: p.v, VL: lay,
+		Scale: 1, PairBias: bias, KeyMask: mask, MaskBias: maskBias,
+	}
 }
 
 // project sets the projections p [blocks·m, H·c] of blocks blocks of m
@@ -316,11 +386,12 @@ func (w *gatedWeights[T]) project(k backend.Kernels[T], p projections[T], gb, x 
 }
 
 // attend runs the attention a (queries, keys and values from p, output
-// into p.o by layout oL), gates it, o⊙sigmoid(g), and adds
-// (o⊙sigmoid(g))·output_w to blocks blocks of m rows of out (block i at
-// i·blockStride, row stride ld), which the caller has set to output_b.
-func (w *gatedWeights[T]) attend(k backend.Kernels[T], a *backend.Attention[T], p projections[T], oL attn.Layout, out backend.Tensor[T], blocks, m, ld, blockStride, cout, hc int) error {
-	if err := k.Attention(a, p.o, oL, nil); err != nil {
+// into p.o by layout oL, its log-sum-exp into lse when lse is not nil),
+// gates it, o⊙sigmoid(g), and adds (o⊙sigmoid(g))·output_w to blocks
+// blocks of m rows of out (block i at i·blockStride, row stride ld), which
+// the caller has set to output_b. p.o keeps the attention output.
+func (w *gatedWeights[T]) attend(k backend.Kernels[T], a *backend.Attention[T], p projections[T], oL attn.Layout, lse, out backend.Tensor[T], blocks, m, ld, blockStride, cout, hc int) error {
+	if err := k.Attention(a, p.o, oL, lse); err != nil {
 		return err
 	}
 	if err := k.Gate(p.g, p.g, p.o); err != nil {
