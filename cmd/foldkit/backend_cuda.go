@@ -17,3 +17,12 @@ func openBackend(name string) (backend.Pair, error) {
 	}
 	return backend.Pair{}, errors.New("unknown backend (want cpu or cuda)")
 }
+
+// openBenchBackend is openBackend for timings: attention's input checks,
+// which wait for the device once per call, are off.
+func openBenchBackend(name string) (backend.Pair, error) {
+	if name == "cuda" {
+		return backend.CUDAPair(0, backend.CUDAOptions{SkipInputChecks: true})
+	}
+	return openBackend(name)
+}

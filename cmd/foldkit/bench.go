@@ -40,6 +40,7 @@ func bench(args []string, stdout io.Writer) error {
 	dtype := fs.String("dtype", "float32", "float32 or float64")
 	backward := fs.Bool("backward", false, "time forward and backward")
 	repeats := fs.Int("repeats", 5, "timed repeats after one warm-up")
+	bk := fs.String("backend", "cpu", "cpu, or cuda (GPU 0, foldkit_cuda builds): forward passes of the modules with a backend path")
 	fs.SetOutput(stdout)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,12 +58,33 @@ func bench(args []string, stdout io.Writer) error {
 	if *dtype != "float32" && *dtype != "float64" {
 		return fmt.Errorf("-dtype %q: want float32 or float64", *dtype)
 	}
-	runF, flops, err := f(*n, *s, *dtype, *backward)
-	if err != nil {
+	var runF func() error
+	var flops float64
+	var err error
+	name, blas := "cpu", gemm.Name()
+	if *bk != "cpu" {
+		if *backward {
+			return fmt.Errorf("-backend %s times forward passes only", *bk)
+		}
+		k, err := openBenchBackend(*bk)
+		if err != nil {
+			return fmt.Errorf("-backend %q: %w", *bk, err)
+		}
+		defer k.Close()
+		run, fl, done, err := backendBench(k, *module, *n, *s, *dtype)
+		if err != nil {
+			return err
+		}
+		defer done()
+		runF, flops, name = run, fl, *bk
+		if k.F32 != nil {
+			blas = k.F32.Name()
+		}
+	} else if runF, flops, err = f(*n, *s, *dtype, *backward); err != nil {
 		return err
 	}
 	res, err := benchkit.Run(benchkit.Result{
-		Module: *module, N: *n, S: *s, DType: *dtype, Backend: "cpu", BLAS: gemm.Name(), Backward: *backward,
+		Module: *module, N: *n, S: *s, DType: *dtype, Backend: name, BLAS: blas, Backward: *backward,
 	}, *repeats, flops, runF)
 	if err != nil {
 		return err
