@@ -5,7 +5,7 @@
 //	foldkit demo
 //	foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-backend cpu|cuda] [-out DIR] seq.fasta
 //	foldkit run-module [-dtype float32|float64] [-backend cpu|cuda] [-grad] CASE.npz RESULT.npz
-//	foldkit bench -module NAME -n N [-s S] [-dtype float32|float64] [-backward] [-repeats R]
+//	foldkit bench -module NAME -n N [-s S] [-dtype float32|float64] [-backward] [-backend cpu|cuda] [-repeats R]
 //	foldkit modules
 //
 // run-module is the interchange command of foldkit's design: it reads a
@@ -39,7 +39,7 @@ Commands:
   demo        run the built-in demonstration and print what it checked
   run-module  run one module on a reference-case file: foldkit run-module [-dtype float32|float64] [-backend cpu|cuda] [-grad] CASE.npz RESULT.npz
   predict     predict a structure: foldkit predict -params FILE [-msa x.a3m] [-recycles 3] [-backend cpu|cuda] [-out DIR] seq.fasta
-  bench       benchmark one module: foldkit bench -module NAME -n N [-s S] [-dtype float32] [-backward] [-repeats R]
+  bench       benchmark one module: foldkit bench -module NAME -n N [-s S] [-dtype float32] [-backward] [-backend cpu|cuda] [-repeats R]
   modules     list the modules run-module and bench know
 `
 
