@@ -68,9 +68,12 @@
 // from the backend modules of packages triangle and msaattn: the MSA and
 // pair representations stay on the backend from the first block to the
 // last and reach the host only when the caller copies them (ToHost). On the
-// CPU backend they run the CPU code on the tensors' slices. They are
-// inference only (no dropout, no backward pass); RunEvoformerCaseOn runs the
-// Evoformer reference cases with the forward pass on a backend.
+// CPU backend they run the CPU code on the tensors' slices. Without
+// dropout, Transition, OuterProductMean and EvoformerBlock also train on
+// the backend: ForwardTape records what Backward needs, and Backward
+// accumulates the input gradients on the backend and the parameter
+// gradients into the host parameters. RunEvoformerCaseOn runs the Evoformer
+// reference cases with the forward pass on a backend.
 //
 // The algorithm numbers in the documentation are those of the AF2
 // supplement (Jumper et al., Nature 2021, Supplementary Information).

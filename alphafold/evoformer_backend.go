@@ -15,8 +15,9 @@ import (
 // dropout) of EvoformerBlockParams.Forward with rng = nil, composed of the
 // backend modules of packages msaattn and triangle and of this package's
 // Transition and OuterProductMean, with the parameters uploaded once. The
-// representations stay on the backend; nothing is copied to the host. It
-// has no backward pass; train with EvoformerBlockParams.
+// representations stay on the backend; nothing is copied to the host.
+// ForwardTape and Backward (evoformer_backend_grad.go) train it on the
+// backend (without dropout).
 type EvoformerBlock[T num.Float] struct {
 	k   backend.Kernels[T]
 	cfg EvoformerConfig
@@ -182,68 +183,14 @@ func (b *EvoformerBlock[T]) Forward(msa, pair, msaMask, pairMask backend.Tensor[
 // forward is the composed path of Forward on checked arguments, with the
 // scratch tensors mu [S, N, c_m] and zu [N, N, c_z] for the updates.
 func (b *EvoformerBlock[T]) forward(msa, pair, msaMask, pairMask backend.Tensor[T], s, n int, mu, zu backend.Tensor[T]) error {
-	k := b.k
-	// MSA stack.
-	if err := b.row.Forward(msa, pair, msaMask, s, n, mu); err != nil {
-		return err
-	}
-	if err := k.Add(msa, mu); err != nil {
-		return err
-	}
-	var err error
-	if b.glob != nil {
-		err = b.glob.Forward(msa, msaMask, s, n, mu)
-	} else {
-		err = b.col.Forward(msa, msaMask, s, n, mu)
-	}
-	if err != nil {
-		return err
-	}
-	if err := k.Add(msa, mu); err != nil {
-		return err
-	}
-	if err := b.msaTrans.Forward(msa, nil, s*n, mu); err != nil {
-		return err
-	}
-	if err := k.Add(msa, mu); err != nil {
-		return err
-	}
-
-	// Communication: the outer product mean carries the MSA into the pair.
-	if err := b.opm.Forward(msa, msaMask, s, n, zu); err != nil {
-		return err
-	}
-	if err := k.Add(pair, zu); err != nil {
-		return err
-	}
-
-	// Pair stack.
-	for _, m := range []*triangle.Mul[T]{b.mulOut, b.mulIn} {
-		if err := m.Forward(pair, pairMask, n, zu); err != nil {
-			return err
-		}
-		if err := k.Add(pair, zu); err != nil {
-			return err
-		}
-	}
-	for _, a := range []*triangle.Att[T]{b.attStart, b.attEnd} {
-		if err := a.Forward(pair, pairMask, n, zu); err != nil {
-			return err
-		}
-		if err := k.Add(pair, zu); err != nil {
-			return err
-		}
-	}
-	if err := b.pairTrans.Forward(pair, nil, n*n, zu); err != nil {
-		return err
-	}
-	return k.Add(pair, zu)
+	return b.forwardTape(msa, pair, msaMask, pairMask, s, n, mu, zu, nil)
 }
 
 // EvoformerBlocks is a stack of Evoformer (or extra-MSA) blocks on a
 // backend, the backend counterpart of EvoformerStack for inference: it runs
 // every block in order with the representations staying on the backend.
-// It has no backward pass; train with EvoformerStack.
+// It is inference only; train block by block with EvoformerBlock.ForwardTape
+// and Backward, or on the CPU with EvoformerStack.
 type EvoformerBlocks[T num.Float] struct {
 	k      backend.Kernels[T]
 	cfg    EvoformerConfig

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/foldkit/foldkit/backend"
-	"github.com/foldkit/foldkit/internal/nn"
 	"github.com/foldkit/foldkit/internal/num"
 )
 
@@ -12,7 +11,8 @@ import (
 // a backend chosen by the caller, with its parameters uploaded once: the
 // forward pass (inference) of OuterProductMeanParams.Forward on backend
 // tensors, so that a chain of modules keeps its activations on the backend.
-// It has no backward pass; train with OuterProductMeanParams.
+// ForwardTape and Backward (outer_product_mean_backend_grad.go) give its
+// gradients on the same backend.
 type OuterProductMean[T num.Float] struct {
 	k   backend.Kernels[T]
 	cfg OuterProductMeanConfig
@@ -105,18 +105,7 @@ func (m *OuterProductMean[T]) Forward(msa, mask backend.Tensor[T], s, n int, out
 	if m.p == nil {
 		return fmt.Errorf("alphafold: OuterProductMean.Forward on a closed module: %w", ErrConfig)
 	}
-	cfg := m.cfg
-	if s < 1 || n < 1 {
-		return fmt.Errorf("alphafold: outer product mean: %d sequences and %d residues, want at least 1 of each: %w", s, n, num.ErrShape)
-	}
-	const mod = "outer product mean"
-	if err := bkCheck(mod, "msa", msa, s*n*cfg.CM, fmt.Sprintf("[S N c_m] = [%d %d %d]", s, n, cfg.CM)); err != nil {
-		return err
-	}
-	if err := bkCheck(mod, "mask", mask, s*n, fmt.Sprintf("[S N] = [%d %d]", s, n)); err != nil {
-		return err
-	}
-	if err := bkCheck(mod, "output", out, n*n*cfg.CZ, fmt.Sprintf("[N N c_z] = [%d %d %d]", n, n, cfg.CZ)); err != nil {
+	if err := m.checkTensors(msa, mask, s, n, out); err != nil {
 		return err
 	}
 	if h, ok := backend.HostSlices(msa, mask, out); ok && !m.composed {
@@ -130,75 +119,5 @@ func (m *OuterProductMean[T]) Forward(msa, mask backend.Tensor[T], s, n int, out
 
 // forward is the composed backend path of Forward on checked arguments.
 func (m *OuterProductMean[T]) forward(msa, mask backend.Tensor[T], s, n int, out backend.Tensor[T]) error {
-	k := m.k
-	cm, c, cz := m.cfg.CM, m.cfg.C, m.cfg.CZ
-	rows, nc, cc := s*n, n*c, c*c
-	ci := m.chunk(n)
-	lnRows := max(1, min(rows, bkHiddenBudget/cm))
-	sc := backend.NewArena(k)
-	defer sc.Free()
-	left, right, norm := sc.Alloc(rows*c), sc.Alloc(rows*c), sc.Alloc(n*n)
-	ln := sc.Alloc(lnRows * cm)
-	o, pp := sc.Alloc(ci*c*nc), sc.Alloc(ci*n*cc)
-	if sc.Err() != nil {
-		return sc.Err()
-	}
-	v := backend.NewArena(k)
-
-	// a and b [S·N, c]: layer norm and the two projections by row chunks,
-	// then the mask.
-	for r0 := 0; r0 < rows; r0 += lnRows {
-		nr := min(lnRows, rows-r0)
-		xs, lns := v.View(msa, r0*cm, nr*cm), v.View(ln, 0, nr*cm)
-		ls, rs := v.View(left, r0*c, nr*c), v.View(right, r0*c, nr*c)
-		if v.Err() != nil {
-			return v.Err()
-		}
-		if err := k.LayerNorm(lns, xs, nr, cm, m.lnScale, m.lnOffset, T(nn.LayerNormEps), nil, nil); err != nil {
-			return err
-		}
-		if err := k.Linear(ls, lns, nr, cm, c, m.wl, m.bl); err != nil {
-			return err
-		}
-		if err := k.Linear(rs, lns, nr, cm, c, m.wr, m.br); err != nil {
-			return err
-		}
-	}
-	if err := k.ScaleRows(left, left, mask, rows, c); err != nil {
-		return err
-	}
-	if err := k.ScaleRows(right, right, mask, rows, c); err != nil {
-		return err
-	}
-	// The number of sequences in which both residues are present,
-	// Σ_s m_si m_sj [N, N]; eps is added by DivRows.
-	if err := k.Gemm(true, false, n, n, s, 1, mask, n, mask, n, 0, norm, n); err != nil {
-		return err
-	}
-
-	for i0 := 0; i0 < n; i0 += ci {
-		mi := min(ci, n-i0)
-		// o[(ii,c),(j,e)] = Σ_s a[s,i0+ii,c] b[s,j,e]: a's columns of the
-		// chunk viewed as [S, mi·c] with row stride N·c.
-		as := v.View(left, i0*c, (s-1)*nc+mi*c)
-		os, ps := v.View(o, 0, mi*c*nc), v.View(pp, 0, mi*n*cc)
-		zs, ns := v.View(out, i0*n*cz, mi*n*cz), v.View(norm, i0*n, mi*n)
-		if v.Err() != nil {
-			return v.Err()
-		}
-		if err := k.Gemm(true, false, mi*c, nc, s, 1, as, nc, right, nc, 0, os, nc); err != nil {
-			return err
-		}
-		// [ii, c, j, e] → [ii, j, c, e].
-		if err := k.Transpose(ps, os, mi, c, n, c); err != nil {
-			return err
-		}
-		if err := k.Linear(zs, ps, mi*n, cc, cz, m.wo, m.bo); err != nil {
-			return err
-		}
-		if err := k.DivRows(zs, zs, ns, T(m.cfg.Eps), mi*n, cz); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.forwardTape(msa, mask, s, n, out, nil)
 }

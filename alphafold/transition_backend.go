@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/foldkit/foldkit/backend"
-	"github.com/foldkit/foldkit/internal/nn"
 	"github.com/foldkit/foldkit/internal/num"
 )
 
@@ -19,8 +18,9 @@ const bkHiddenBudget = 1 << 24
 // Transition is a transition layer (supplement Algorithms 9 and 15) on a
 // backend chosen by the caller, with its parameters uploaded once: the
 // forward pass (inference) of TransitionParams.Forward on backend tensors,
-// so that a chain of modules keeps its activations on the backend. It has
-// no backward pass; train with TransitionParams.
+// so that a chain of modules keeps its activations on the backend.
+// ForwardTape and Backward (transition_backend_grad.go) give its gradients
+// on the same backend.
 type Transition[T num.Float] struct {
 	k   backend.Kernels[T]
 	cfg TransitionConfig
@@ -105,20 +105,7 @@ func (m *Transition[T]) Forward(x, mask backend.Tensor[T], rows int, out backend
 	if m.p == nil {
 		return fmt.Errorf("alphafold: Transition.Forward on a closed module: %w", ErrConfig)
 	}
-	c := m.cfg.C
-	if rows < 0 {
-		return fmt.Errorf("alphafold: transition: %d rows: %w", rows, num.ErrShape)
-	}
-	shp := fmt.Sprintf("[rows C] = [%d %d]", rows, c)
-	if err := bkCheck("transition", "input", x, rows*c, shp); err != nil {
-		return err
-	}
-	if !bkAbsent(mask) {
-		if err := bkCheck("transition", "mask", mask, rows, fmt.Sprintf("[rows] = [%d]", rows)); err != nil {
-			return err
-		}
-	}
-	if err := bkCheck("transition", "output", out, rows*c, shp); err != nil {
+	if err := m.checkTensors(x, mask, rows, out); err != nil {
 		return err
 	}
 	if h, ok := backend.HostSlices(x, mask, out); ok && !m.composed {
@@ -132,47 +119,5 @@ func (m *Transition[T]) Forward(x, mask backend.Tensor[T], rows int, out backend
 
 // forward is the composed backend path of Forward on checked arguments.
 func (m *Transition[T]) forward(x, mask backend.Tensor[T], rows int, out backend.Tensor[T]) error {
-	if rows == 0 {
-		return nil
-	}
-	k := m.k
-	c, h := m.cfg.C, m.cfg.Factor*m.cfg.C
-	ch := m.chunk(rows)
-	sc := backend.NewArena(k)
-	defer sc.Free()
-	ln, hid := sc.Alloc(ch*c), sc.Alloc(ch*h)
-	if sc.Err() != nil {
-		return sc.Err()
-	}
-	v := backend.NewArena(k)
-	for r0 := 0; r0 < rows; r0 += ch {
-		nr := min(ch, rows-r0)
-		xs, os := v.View(x, r0*c, nr*c), v.View(out, r0*c, nr*c)
-		lns, hs := v.View(ln, 0, nr*c), v.View(hid, 0, nr*h)
-		var ms backend.Tensor[T]
-		if !bkAbsent(mask) {
-			ms = v.View(mask, r0, nr)
-		}
-		if v.Err() != nil {
-			return v.Err()
-		}
-		if err := k.LayerNorm(lns, xs, nr, c, m.lnScale, m.lnOffset, T(nn.LayerNormEps), nil, nil); err != nil {
-			return err
-		}
-		if err := k.Linear(hs, lns, nr, c, h, m.w1, m.b1); err != nil {
-			return err
-		}
-		if err := k.ReLU(hs, hs); err != nil {
-			return err
-		}
-		if err := k.Linear(os, hs, nr, h, c, m.w2, m.b2); err != nil {
-			return err
-		}
-		if ms != nil {
-			if err := k.ScaleRows(os, os, ms, nr, c); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return m.forwardTape(x, bkOptional(mask), rows, out, nil)
 }
