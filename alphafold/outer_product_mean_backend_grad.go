@@ -305,13 +305,16 @@ func (m *OuterProductMean[T]) backward(t *OuterProductMeanTape[T], dout, dmsa ba
 	ci, lnRows := m.chunk(n), m.lnRows(rows)
 	sc := backend.NewArena(k)
 	defer sc.Free()
-	gs := bkGradSet[T]{sc: sc, on: grad != nil}
+	var gs *backend.Grads[T]
+	if grad != nil {
+		gs = backend.NewGrads(sc)
+	}
 	var dLS, dLO, dWL, dBL, dWR, dBR, dWO, dBO backend.Tensor[T]
 	if grad != nil {
-		dLS, dLO = gs.acc(grad.LayerNormInput.Scale), gs.acc(grad.LayerNormInput.Offset)
-		dWL, dBL = gs.acc(grad.LeftProjection.W), gs.acc(grad.LeftProjection.B)
-		dWR, dBR = gs.acc(grad.RightProjection.W), gs.acc(grad.RightProjection.B)
-		dWO, dBO = gs.acc(grad.OutputW), gs.acc(grad.OutputB)
+		dLS, dLO = gs.Acc(grad.LayerNormInput.Scale), gs.Acc(grad.LayerNormInput.Offset)
+		dWL, dBL = gs.Acc(grad.LeftProjection.W), gs.Acc(grad.LeftProjection.B)
+		dWR, dBR = gs.Acc(grad.RightProjection.W), gs.Acc(grad.RightProjection.B)
+		dWO, dBO = gs.Acc(grad.OutputW), gs.Acc(grad.OutputB)
 	}
 	dleft, dright := sc.Alloc(rows*c), sc.Alloc(rows*c)
 	o, pp, gz := sc.Alloc(ci*c*nc), sc.Alloc(ci*n*cc), sc.Alloc(ci*n*cz)
@@ -395,5 +398,5 @@ func (m *OuterProductMean[T]) backward(t *OuterProductMeanTape[T], dout, dmsa ba
 			return err
 		}
 	}
-	return gs.flush(k)
+	return gs.Flush()
 }

@@ -256,12 +256,15 @@ func (m *Transition[T]) backward(t *TransitionTape[T], dout, dx backend.Tensor[T
 	ch := m.chunk(rows)
 	sc := backend.NewArena(k)
 	defer sc.Free()
-	gs := bkGradSet[T]{sc: sc, on: grad != nil}
+	var gs *backend.Grads[T]
+	if grad != nil {
+		gs = backend.NewGrads(sc)
+	}
 	var dLS, dLO, dW1, dB1, dW2, dB2 backend.Tensor[T]
 	if grad != nil {
-		dLS, dLO = gs.acc(grad.InputLayerNorm.Scale), gs.acc(grad.InputLayerNorm.Offset)
-		dW1, dB1 = gs.acc(grad.Transition1.W), gs.acc(grad.Transition1.B)
-		dW2, dB2 = gs.acc(grad.Transition2.W), gs.acc(grad.Transition2.B)
+		dLS, dLO = gs.Acc(grad.InputLayerNorm.Scale), gs.Acc(grad.InputLayerNorm.Offset)
+		dW1, dB1 = gs.Acc(grad.Transition1.W), gs.Acc(grad.Transition1.B)
+		dW2, dB2 = gs.Acc(grad.Transition2.W), gs.Acc(grad.Transition2.B)
 	}
 	ln, dln := sc.Alloc(ch*c), sc.Alloc(ch*c)
 	hid, dact, dpre := sc.Alloc(ch*h), sc.Alloc(ch*h), sc.Alloc(ch*h)
@@ -322,7 +325,7 @@ func (m *Transition[T]) backward(t *TransitionTape[T], dout, dx backend.Tensor[T
 			return err
 		}
 	}
-	return gs.flush(k)
+	return gs.Flush()
 }
 
 // The helpers below are shared by the backward passes of this package's
@@ -356,47 +359,4 @@ func bkHostGrads[T num.Float](fn string, ts ...backend.Tensor[T]) ([][]T, error)
 		return nil, fmt.Errorf("alphafold: %s: a gradient is not a CPU tensor but the tape is of the CPU path: %w", fn, backend.ErrForeign)
 	}
 	return h, nil
-}
-
-// bkGradSet holds parameter gradients summed on a backend (zero tensors
-// from sc) and the host arrays that flush adds them to, so that a Backward
-// moves each parameter gradient to the host once.
-type bkGradSet[T num.Float] struct {
-	sc  *backend.Arena[T]
-	on  bool
-	ts  []backend.Tensor[T]
-	dst [][]T
-}
-
-// acc returns a zero backend accumulator for the host gradient dst, which
-// flush adds it to; nil (and nothing to add) when the set is off.
-func (g *bkGradSet[T]) acc(dst []T) backend.Tensor[T] {
-	if !g.on {
-		return nil
-	}
-	t := g.sc.Alloc(len(dst))
-	if t == nil {
-		return nil
-	}
-	g.ts, g.dst = append(g.ts, t), append(g.dst, dst)
-	return t
-}
-
-// flush downloads every accumulator and adds it to its host gradient; it
-// changes no host array unless every download succeeds.
-func (g *bkGradSet[T]) flush(k backend.Kernels[T]) error {
-	if g.sc.Err() != nil {
-		return g.sc.Err()
-	}
-	hs := make([][]T, len(g.ts))
-	for i, t := range g.ts {
-		hs[i] = make([]T, t.Len())
-		if err := k.ToHost(hs[i], t); err != nil {
-			return err
-		}
-	}
-	for i, h := range hs {
-		evoAdd(g.dst[i], h)
-	}
-	return nil
 }

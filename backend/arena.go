@@ -132,3 +132,66 @@ func Fill[T num.Float](k Kernels[T], dst, src Tensor[T]) error {
 	}
 	return nil
 }
+
+// Grads collects gradients summed on a backend and adds each to its host
+// array once, by Flush: a backward pass on a backend accumulates its
+// parameter gradients there and moves every one to the host once. A nil
+// *Grads stands for "no gradient wanted": its accumulators are nil (which
+// the kernels skip) and Flush does nothing.
+type Grads[T num.Float] struct {
+	a   *Arena[T]
+	ts  []Tensor[T]
+	add []func(h []T)
+}
+
+// NewGrads returns an empty set whose accumulators are allocated on a (and
+// freed with it).
+func NewGrads[T num.Float](a *Arena[T]) *Grads[T] { return &Grads[T]{a: a} }
+
+// Acc returns a zero accumulator of len(dst) elements on the backend, which
+// Flush adds to dst.
+func (g *Grads[T]) Acc(dst []T) Tensor[T] {
+	return g.AccFunc(len(dst), func(h []T) {
+		for i, v := range h {
+			dst[i] += v
+		}
+	})
+}
+
+// AccFunc returns a zero accumulator of n elements on the backend, whose
+// downloaded contents Flush passes to add (for host gradients stored in
+// another layout).
+func (g *Grads[T]) AccFunc(n int, add func(h []T)) Tensor[T] {
+	if g == nil {
+		return nil
+	}
+	t := g.a.Alloc(n)
+	if t == nil {
+		return nil
+	}
+	g.ts, g.add = append(g.ts, t), append(g.add, add)
+	return t
+}
+
+// Flush downloads every accumulator and adds it to its host gradient. It
+// changes no host array unless every download succeeds, and returns the
+// arena's allocation error, if any, first.
+func (g *Grads[T]) Flush() error {
+	if g == nil {
+		return nil
+	}
+	if err := g.a.Err(); err != nil {
+		return err
+	}
+	hs := make([][]T, len(g.ts))
+	for i, t := range g.ts {
+		hs[i] = make([]T, t.Len())
+		if err := g.a.k.ToHost(hs[i], t); err != nil {
+			return err
+		}
+	}
+	for i, h := range hs {
+		g.add[i](h)
+	}
+	return nil
+}

@@ -63,3 +63,32 @@ func TestFill(t *testing.T) {
 		t.Error("Absent misreports")
 	}
 }
+
+// TestGrads checks that Flush adds every accumulator to its host array,
+// through AccFunc's function too, and that a nil set gives nil
+// accumulators and flushes nothing.
+func TestGrads(t *testing.T) {
+	k := backend.CPU[float64]()
+	a := backend.NewArena(k)
+	defer a.Free()
+	g := backend.NewGrads(a)
+	dst := []float64{1, 1}
+	var seen []float64
+	acc, acc2 := g.Acc(dst), g.AccFunc(1, func(h []float64) { seen = h })
+	if err := k.Upload(acc, []float64{2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Upload(acc2, []float64{7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if dst[0] != 3 || dst[1] != 4 || len(seen) != 1 || seen[0] != 7 {
+		t.Errorf("after Flush dst = %v, AccFunc saw %v; want [3 4] and [7]", dst, seen)
+	}
+	var none *backend.Grads[float64]
+	if none.Acc(dst) != nil || none.Flush() != nil {
+		t.Error("a nil Grads made an accumulator or failed to flush")
+	}
+}

@@ -239,5 +239,5 @@ func (m *Column[T]) backward(t *ColumnTape[T], dout, dmsa backend.Tensor[T], gts
 	if err := k.LayerNormBackward(dmsa, dQNS, dQNO, t.msa, m.queryNormScale, t.mean, t.rstd, dT, rows, cm); err != nil {
 		return err
 	}
-	return pg.flush(k)
+	return pg.flush()
 }

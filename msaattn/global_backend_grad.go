@@ -316,5 +316,5 @@ func (m *GlobalColumn[T]) backward(t *GlobalColumnTape[T], dout, dmsa backend.Te
 			return err
 		}
 	}
-	return pg.flush(k)
+	return pg.flush()
 }

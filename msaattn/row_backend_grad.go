@@ -268,7 +268,7 @@ func (r *Row[T]) backward(t *RowTape[T], dout, dmsa, dz backend.Tensor[T], gts [
 			return err
 		}
 	}
-	return pg.flush(k)
+	return pg.flush()
 }
 
 // pairBiasBackward accumulates into dz (nil: skipped) and the
@@ -431,7 +431,7 @@ func (w *gatedWeights[T]) projectBackward(k backend.Kernels[T], x, dx backend.Te
 // wanted) gives nil accumulators and flushes nothing.
 type paramGrads[T num.Float] struct {
 	acc map[string]backend.Tensor[T]
-	ts  []param[T] // the host arrays
+	g   *backend.Grads[T]
 }
 
 // newParamGrads allocates on a an accumulator for each array of ts; it
@@ -440,9 +440,9 @@ func newParamGrads[T num.Float](a *backend.Arena[T], ts []param[T]) *paramGrads[
 	if ts == nil {
 		return nil
 	}
-	g := &paramGrads[T]{acc: make(map[string]backend.Tensor[T], len(ts)), ts: ts}
+	g := &paramGrads[T]{acc: make(map[string]backend.Tensor[T], len(ts)), g: backend.NewGrads(a)}
 	for _, t := range ts {
-		g.acc[t.name] = a.Alloc(t.size())
+		g.acc[t.name] = g.g.Acc(*t.data)
 	}
 	return g
 }
@@ -465,21 +465,11 @@ func (g *paramGrads[T]) get(name string) backend.Tensor[T] {
 
 // flush downloads every accumulator and adds it to its host array; it
 // changes no host array unless every download succeeds.
-func (g *paramGrads[T]) flush(k backend.Kernels[T]) error {
+func (g *paramGrads[T]) flush() error {
 	if g == nil {
 		return nil
 	}
-	hs := make([][]T, len(g.ts))
-	for i, t := range g.ts {
-		hs[i] = make([]T, t.size())
-		if err := k.ToHost(hs[i], g.acc[t.name]); err != nil {
-			return err
-		}
-	}
-	for i, t := range g.ts {
-		axpy(*t.data, 1, hs[i])
-	}
-	return nil
+	return g.g.Flush()
 }
 
 // checkTape reports a missing or empty tape (none) or one filled by

@@ -353,14 +353,17 @@ func (m *Att[T]) backward(t *AttTape[T], dout, dz backend.Tensor[T], grad *AttPa
 	v := backend.NewArena(k)
 
 	// The parameter gradients, summed on the backend (nil when grad is nil).
-	gs := gradSet[T]{sc: sc, on: grad != nil}
+	var gs *backend.Grads[T]
+	if grad != nil {
+		gs = backend.NewGrads(sc)
+	}
 	var dLS, dLO, dFeat, dQW, dKW, dVW, dGW, dGB, dOW, dOB backend.Tensor[T]
 	if grad != nil {
 		a := &grad.Attention
-		dLS, dLO = gs.acc(grad.QueryNorm.Scale), gs.acc(grad.QueryNorm.Offset)
-		dFeat = gs.acc(grad.FeatTwoDWeights)
-		dQW, dKW, dVW, dGW = gs.acc(a.QueryW), gs.acc(a.KeyW), gs.acc(a.ValueW), gs.acc(a.GatingW)
-		dGB, dOW, dOB = gs.acc(a.GatingB), gs.acc(a.OutputW), gs.acc(a.OutputB)
+		dLS, dLO = gs.Acc(grad.QueryNorm.Scale), gs.Acc(grad.QueryNorm.Offset)
+		dFeat = gs.Acc(grad.FeatTwoDWeights)
+		dQW, dKW, dVW, dGW = gs.Acc(a.QueryW), gs.Acc(a.KeyW), gs.Acc(a.ValueW), gs.Acc(a.GatingW)
+		dGB, dOW, dOB = gs.Acc(a.GatingB), gs.Acc(a.OutputW), gs.Acc(a.OutputB)
 	}
 
 	// ∂L/∂x and ∂L/∂bias in the attention's orientation; the ending node
@@ -471,7 +474,7 @@ func (m *Att[T]) backward(t *AttTape[T], dout, dz backend.Tensor[T], grad *AttPa
 	if err := k.LayerNormBackward(dz, dLS, dLO, t.z, m.lnScale, mean, rstd, dxz, n2, cz); err != nil {
 		return err
 	}
-	return gs.flush(k)
+	return gs.Flush()
 }
 
 // checkGradTensors checks the tensors of a module's Backward (fn names it):
@@ -520,54 +523,6 @@ func zero[T num.Float](k backend.Kernels[T], ts ...backend.Tensor[T]) error {
 		if err := k.Zero(t); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// gradSet holds parameter gradients summed on a backend (zero tensors from
-// sc) and the host arrays they are added to by flush.
-type gradSet[T num.Float] struct {
-	sc  *backend.Arena[T]
-	on  bool
-	ts  []backend.Tensor[T]
-	add []func(h []T)
-}
-
-// acc returns a zero backend accumulator for the host gradient dst, which
-// flush adds it to; nil (and nothing to add) when the set is off.
-func (g *gradSet[T]) acc(dst []T) backend.Tensor[T] {
-	return g.accFunc(len(dst), func(h []T) { addTo(dst, h) })
-}
-
-// accFunc is acc with the host update given as a function of the
-// downloaded accumulator of n elements.
-func (g *gradSet[T]) accFunc(n int, add func(h []T)) backend.Tensor[T] {
-	if !g.on {
-		return nil
-	}
-	t := g.sc.Alloc(n)
-	if t == nil {
-		return nil
-	}
-	g.ts, g.add = append(g.ts, t), append(g.add, add)
-	return t
-}
-
-// flush downloads every accumulator and adds it to its host gradient; it
-// changes no host array unless every download succeeds.
-func (g *gradSet[T]) flush(k backend.Kernels[T]) error {
-	if g.sc.Err() != nil {
-		return g.sc.Err()
-	}
-	hs := make([][]T, len(g.ts))
-	for i, t := range g.ts {
-		hs[i] = make([]T, t.Len())
-		if err := k.ToHost(hs[i], t); err != nil {
-			return err
-		}
-	}
-	for i, h := range hs {
-		g.add[i](h)
 	}
 	return nil
 }

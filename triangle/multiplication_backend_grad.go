@@ -366,19 +366,22 @@ func (m *Mul[T]) backward(t *MulTape[T], dout, dz backend.Tensor[T], grad *MulPa
 	// The projections' weights are summed transposed, [c, c_z], a chunk of
 	// channels being a block of rows; the output projection's as M and
 	// Σ∂L/∂y (see Backward).
-	gs := gradSet[T]{sc: sc, on: grad != nil}
+	var gs *backend.Grads[T]
+	if grad != nil {
+		gs = backend.NewGrads(sc)
+	}
 	var dLS, dLO, dCS, dCO, dM, dOB, dGW, dGB backend.Tensor[T]
 	var dPW, dPB [4]backend.Tensor[T]
 	if grad != nil {
-		dLS, dLO = gs.acc(grad.LayerNormInput.Scale), gs.acc(grad.LayerNormInput.Offset)
-		dCS, dCO = gs.acc(grad.CenterLayerNorm.Scale), gs.acc(grad.CenterLayerNorm.Offset)
-		dGW, dGB = gs.acc(grad.GatingLinear.W), gs.acc(grad.GatingLinear.B)
+		dLS, dLO = gs.Acc(grad.LayerNormInput.Scale), gs.Acc(grad.LayerNormInput.Offset)
+		dCS, dCO = gs.Acc(grad.CenterLayerNorm.Scale), gs.Acc(grad.CenterLayerNorm.Offset)
+		dGW, dGB = gs.Acc(grad.GatingLinear.W), gs.Acc(grad.GatingLinear.B)
 		var sumDy []T
-		dOB = gs.accFunc(cz, func(h []T) {
+		dOB = gs.AccFunc(cz, func(h []T) {
 			sumDy = h
 			addTo(grad.OutputProjection.B, h)
 		})
-		dM = gs.accFunc(ch*cz, func(h []T) {
+		dM = gs.AccFunc(ch*cz, func(h []T) {
 			// flush runs the updates in order: sumDy is set.
 			s, off, w := p.CenterLayerNorm.Scale, p.CenterLayerNorm.Offset, grad.OutputProjection.W
 			for c := range ch {
@@ -388,14 +391,14 @@ func (m *Mul[T]) backward(t *MulTape[T], dout, dz backend.Tensor[T], grad *MulPa
 			}
 		})
 		for l, lp := range [4]*nn.LinearParams[T]{&grad.LeftProjection, &grad.LeftGate, &grad.RightProjection, &grad.RightGate} {
-			dPW[l] = gs.accFunc(ch*cz, func(h []T) {
+			dPW[l] = gs.AccFunc(ch*cz, func(h []T) {
 				for c := range ch {
 					for r := range cz {
 						lp.W[r*ch+c] += h[c*cz+r]
 					}
 				}
 			})
-			dPB[l] = gs.acc(lp.B)
+			dPB[l] = gs.Acc(lp.B)
 		}
 	}
 	wo, cScale := sc.FromHost(p.OutputProjection.W), sc.FromHost(p.CenterLayerNorm.Scale)
@@ -568,7 +571,7 @@ func (m *Mul[T]) backward(t *MulTape[T], dout, dz backend.Tensor[T], grad *MulPa
 	if err := k.LayerNormBackward(dz, dLS, dLO, t.z, m.lnScale, t.mean, t.rstd, dx, n2, cz); err != nil {
 		return err
 	}
-	return gs.flush(k)
+	return gs.Flush()
 }
 
 // uncontract computes the gradients of contract for one chunk, overwriting
