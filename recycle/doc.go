@@ -49,4 +49,15 @@
 // (Apply) makes the embedder a node of a gorgonia expression graph
 // whose symbolic gradient runs Backward; StopGradient is the graph form of
 // the loop's stop_gradient.
+//
+// # Backends
+//
+// Embedder is the recycling embedder on a backend chosen by the caller
+// (package backend): NewEmbedder uploads the parameters once, Forward and
+// ForwardTape take the recycled representations as backend tensors (the
+// pseudo-β positions, which come from the structure module on the CPU,
+// stay a host slice: their distogram is built on the host and uploaded),
+// and Backward accumulates the gradients on the backend and into host
+// Params. RunCaseOn runs the reference case with the forward pass on a
+// backend.
 package recycle

@@ -1,6 +1,9 @@
 package recycle
 
 import (
+	"fmt"
+
+	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/casekit"
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/params"
@@ -22,6 +25,14 @@ const CaseName = "recycling_embedder"
 // names a missing or mis-shaped key, another case kind, or any params/ or
 // in/ key the case did not use (in/cot_ keys are used only with grad).
 func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
+	return RunCaseOn(cs, dtype, grad, backend.Pair{})
+}
+
+// RunCaseOn is RunCase with the forward pass on the backend of k for dtype
+// (Embedder on that backend, the positions' distogram on the host); with no
+// backend for dtype in k it is RunCase. Gradients are computed on the CPU
+// only: grad with a backend gives an error wrapping casekit.ErrGradBackend.
+func RunCaseOn(cs *params.Set, dtype string, grad bool, k backend.Pair) (*params.Set, error) {
 	c := casekit.New(cs, "recycle", ErrConfig)
 	m, err := c.Meta()
 	if err != nil {
@@ -40,7 +51,14 @@ func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	run, err := casekit.ByDType(c, dtype, runCase[float32], runCase[float64])
+	type runner func(*casekit.Case, Config, bool) error
+	run, err := casekit.ByDType[runner](c, dtype,
+		func(c *casekit.Case, cfg Config, grad bool) error {
+			return runCase(c, cfg, grad, backend.For[float32](k))
+		},
+		func(c *casekit.Case, cfg Config, grad bool) error {
+			return runCase(c, cfg, grad, backend.For[float64](k))
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +71,12 @@ func RunCase(cs *params.Set, dtype string, grad bool) (*params.Set, error) {
 	return c.Result()
 }
 
-// runCase runs the case in T, writing its results to c.Out.
-func runCase[T num.Float](c *casekit.Case, cfg Config, grad bool) error {
+// runCase runs the case in T, writing its results to c.Out; the forward
+// pass runs on k unless it is nil.
+func runCase[T num.Float](c *casekit.Case, cfg Config, grad bool, k backend.Kernels[T]) error {
+	if grad && k != nil {
+		return fmt.Errorf("recycle: RunCase on %s: %w", k.Name(), casekit.ErrGradBackend)
+	}
 	p, err := LoadParams[T](c.In.Sub("params/"), cfg)
 	if err != nil {
 		return err
@@ -75,7 +97,12 @@ func runCase[T num.Float](c *casekit.Case, cfg Config, grad bool) error {
 	if grad {
 		cache = new(Cache[T])
 	}
-	if err := Forward(p, row, pair, pb, msaOut, pairOut, cache); err != nil {
+	if k != nil {
+		err = forwardOn(k, p, row, pair, pb, n, msaOut, pairOut)
+	} else {
+		err = Forward(p, row, pair, pb, msaOut, pairOut, cache)
+	}
+	if err != nil {
 		return err
 	}
 	casekit.Put(c, "out/msa_first_row_update", []int{n, cm}, msaOut)
@@ -100,4 +127,23 @@ func runCase[T num.Float](c *casekit.Case, cfg Config, grad bool) error {
 		return err
 	}
 	return c.Err()
+}
+
+// forwardOn runs the embedder p on backend k for host inputs, writing the
+// host outputs msaOut and pairOut.
+func forwardOn[T num.Float](k backend.Kernels[T], p *Params[T], row, pair, pb []T, n int, msaOut, pairOut []T) error {
+	m, err := NewEmbedder(k, p)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	res, err := backend.Run(k, [][]T{row, pair}, []int{len(msaOut), len(pairOut)}, func(in, out []backend.Tensor[T]) error {
+		return m.Forward(in[0], in[1], pb, n, out[0], out[1])
+	})
+	if err != nil {
+		return err
+	}
+	copy(msaOut, res[0])
+	copy(pairOut, res[1])
+	return nil
 }

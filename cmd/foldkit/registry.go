@@ -46,7 +46,7 @@ type backendRunner func(cs *params.Set, dtype string, grad bool, k backend.Pair)
 // backendRunners returns the reference-case kinds whose modules run on a
 // backend (run-module -backend cuda), by meta "case".
 func backendRunners() map[string]backendRunner {
-	m := map[string]backendRunner{"ipa": ipa.RunCaseOn}
+	m := map[string]backendRunner{"ipa": ipa.RunCaseOn, recycle.CaseName: recycle.RunCaseOn}
 	for _, c := range triangle.Cases() {
 		m[c] = triangle.RunCaseOn
 	}
