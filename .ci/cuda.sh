@@ -9,7 +9,7 @@
 #      naive references (internal/cuda/kernels/emu), and package backend's
 #      conformance suite and reference cases through the CUDA backend's Go
 #      code (-tags foldkit_cudaemu), then the modules' backend paths
-#      (triangle, msaattn, ipa, the Evoformer) and run-module -backend cuda
+#      (triangle, msaattn, ipa, recycle, the Evoformer) and run-module -backend cuda
 #      on the same emulation. Set FOLDKIT_SKIP_CUDA_EMU=1 to skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +47,6 @@ if [ -z "${FOLDKIT_SKIP_CUDA_EMU:-}" ]; then
   echo "== CUDA kernels on the CPU emulation"
   bash internal/cuda/kernels/emu/run.sh | tail -1
   go test -tags foldkit_cudaemu ./internal/cuda/... ./backend/...
-  go test -tags foldkit_cudaemu -run 'Backend' ./triangle ./msaattn ./ipa ./alphafold
+  go test -tags foldkit_cudaemu -run 'Backend' ./triangle ./msaattn ./ipa ./recycle ./alphafold
   go test -tags foldkit_cudaemu -run 'RunModuleBackend' ./cmd/foldkit
 fi
