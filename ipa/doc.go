@@ -66,6 +66,16 @@
 // frame's rotation (the nine matrix entries taken as unconstrained) and
 // translation, and every parameter; the mask gets none.
 //
+// # Backends
+//
+// IPA is the module on a backend chosen by the caller (package backend):
+// NewIPA uploads the parameters once; Forward takes the single and pair
+// representations, the frames ([N, 12], rigid.Rigid's layout) and the mask
+// as backend tensors, running Forward on the CPU backend and composing the
+// backend's kernels elsewhere (the point terms of the logits as products,
+// the point norms through a layer norm's statistics). ForwardTape and
+// Backward train it there, with the same gradients as Backward.
+//
 // # Other entry points
 //
 // Apply and ParamNodes put IPA into a gorgonia expression graph as one op

@@ -3,16 +3,18 @@ package ipa
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/num"
 )
 
 // IPA is invariant point attention (supplement Algorithm 22) on a backend
-// chosen by the caller, with its parameters uploaded once: the forward pass
-// (inference) of Forward on backend tensors, so that the structure module
-// can keep the single and pair representations and the frames on the
-// backend. It has no backward pass; train with Forward and Backward.
+// chosen by the caller, with its parameters uploaded once: the package's
+// Forward on backend tensors, so that the structure module can keep the
+// single and pair representations and the frames on the backend. Forward
+// is inference; ForwardTape and Backward train on the backend (see
+// IPATape).
 //
 // On the CPU backend, Forward on host tensors runs the package's Forward
 // itself, on a copy of the parameters taken by NewIPA, and gives its result
@@ -27,6 +29,9 @@ type IPA[T num.Float] struct {
 	host *Params[T]
 	// params holds every uploaded tensor, for Close.
 	params *backend.Arena[T]
+	// raw is a copy of trainable_point_weights, for the chain rule of
+	// Backward through the softplus of the head weights.
+	raw []T
 
 	qW, qB   backend.Tensor[T] // q_scalar [c_s, H·C], [H·C]
 	kW, kB   backend.Tensor[T] // key half of kv_scalar [c_s, H·C], [H·C]
@@ -73,21 +78,8 @@ func NewIPA[T num.Float](k backend.Kernels[T], p *Params[T]) (*IPA[T], error) {
 		return nil, err
 	}
 	cfg := p.Config
-	h, c, pq, pv, cs := cfg.Heads, cfg.Channels, cfg.QueryPoints, cfg.ValuePoints, cfg.CS
-
-	// kv_scalar: head h's channels h·2C + [0, C) are its key, + [C, 2C) its value.
-	keyCols, valCols := make([]int, h*c), make([]int, h*c)
-	for hh := range h {
-		for cc := range c {
-			keyCols[hh*c+cc] = hh*2*c + cc
-			valCols[hh*c+cc] = hh*2*c + c + cc
-		}
-	}
-	// Point projections: AF2's column coord·H·P + h·P + p becomes
-	// (h·P' + p')·3 + coord, P' and p' counting key or value points.
-	qpCols := pointCols(h, pq, 0, pq)
-	kpCols := pointCols(h, pq+pv, 0, pq)
-	vpCols := pointCols(h, pq+pv, pq, pv)
+	h, cs := cfg.Heads, cfg.CS
+	cols := kernelColumns(cfg)
 
 	pw := cfg.pointWeight()
 	omega := make([]T, h)
@@ -101,14 +93,14 @@ func NewIPA[T num.Float](k backend.Kernels[T], p *Params[T]) (*IPA[T], error) {
 		0, 0, r3, 0, 0, -r3,
 	}
 
-	m := &IPA[T]{k: k, cfg: cfg}
+	m := &IPA[T]{k: k, cfg: cfg, raw: slices.Clone(p.TrainablePointWeights)}
 	up := backend.NewArena(k)
 	m.qW, m.qB = up.FromHost(p.QScalar.W), up.FromHost(p.QScalar.B)
-	m.kW, m.kB = up.FromHost(columns(p.KVScalar.W, cs, keyCols)), up.FromHost(columns(p.KVScalar.B, 1, keyCols))
-	m.vW, m.vB = up.FromHost(columns(p.KVScalar.W, cs, valCols)), up.FromHost(columns(p.KVScalar.B, 1, valCols))
-	m.qpW, m.qpB = up.FromHost(columns(p.QPointLocal.W, cs, qpCols)), up.FromHost(columns(p.QPointLocal.B, 1, qpCols))
-	m.kpW, m.kpB = up.FromHost(columns(p.KVPointLocal.W, cs, kpCols)), up.FromHost(columns(p.KVPointLocal.B, 1, kpCols))
-	m.vpW, m.vpB = up.FromHost(columns(p.KVPointLocal.W, cs, vpCols)), up.FromHost(columns(p.KVPointLocal.B, 1, vpCols))
+	m.kW, m.kB = up.FromHost(columns(p.KVScalar.W, cs, cols.key)), up.FromHost(columns(p.KVScalar.B, 1, cols.key))
+	m.vW, m.vB = up.FromHost(columns(p.KVScalar.W, cs, cols.val)), up.FromHost(columns(p.KVScalar.B, 1, cols.val))
+	m.qpW, m.qpB = up.FromHost(columns(p.QPointLocal.W, cs, cols.qp)), up.FromHost(columns(p.QPointLocal.B, 1, cols.qp))
+	m.kpW, m.kpB = up.FromHost(columns(p.KVPointLocal.W, cs, cols.kp)), up.FromHost(columns(p.KVPointLocal.B, 1, cols.kp))
+	m.vpW, m.vpB = up.FromHost(columns(p.KVPointLocal.W, cs, cols.vp)), up.FromHost(columns(p.KVPointLocal.B, 1, cols.vp))
 	m.pairW = up.FromHost(p.Attention2D.W)
 	m.omega = up.FromHost(omega)
 	m.outW, m.outB = up.FromHost(p.OutputProjection.W), up.FromHost(p.OutputProjection.B)
@@ -124,6 +116,36 @@ func NewIPA[T num.Float](k backend.Kernels[T], p *Params[T]) (*IPA[T], error) {
 		m.host = cloneParams(p)
 	}
 	return m, nil
+}
+
+// kernelCols lists, for each projection the kernels use, the columns of
+// AF2's matrix that its columns are (see columns): the key and value
+// halves of kv_scalar, and the reordered query, key and value point
+// projections.
+type kernelCols struct {
+	key, val   []int // of kv_scalar [c_s, H·2C], each [H·C]
+	qp, kp, vp []int // of q_point_local and kv_point_local, as [H, P, 3]
+}
+
+// kernelColumns returns the column maps of cfg's projections: NewIPA
+// uploads the columns they name, and the composed Backward adds the
+// gradients of the kernels' matrices back into AF2's columns.
+func kernelColumns(cfg Config) kernelCols {
+	h, c, pq, pv := cfg.Heads, cfg.Channels, cfg.QueryPoints, cfg.ValuePoints
+	// kv_scalar: head h's channels h·2C + [0, C) are its key, + [C, 2C) its value.
+	cols := kernelCols{key: make([]int, h*c), val: make([]int, h*c)}
+	for hh := range h {
+		for cc := range c {
+			cols.key[hh*c+cc] = hh*2*c + cc
+			cols.val[hh*c+cc] = hh*2*c + c + cc
+		}
+	}
+	// Point projections: AF2's column coord·H·P + h·P + p becomes
+	// (h·P' + p')·3 + coord, P' and p' counting key or value points.
+	cols.qp = pointCols(h, pq, 0, pq)
+	cols.kp = pointCols(h, pq+pv, 0, pq)
+	cols.vp = pointCols(h, pq+pv, pq, pv)
+	return cols
 }
 
 // pointCols returns the source columns of a point projection reordered
@@ -225,8 +247,25 @@ func (m *IPA[T]) Forward(s, z, frames, mask backend.Tensor[T], n int, out backen
 	if m == nil || m.k == nil {
 		return fmt.Errorf("ipa: IPA.Forward on a closed or nil module: %w", ErrConfig)
 	}
+	if err := m.checkForward("IPA.Forward", s, z, frames, mask, n, out); err != nil {
+		return err
+	}
+	if m.host != nil && !m.composed {
+		if h, ok := backend.HostSlices(s, z, frames, mask, out); ok {
+			return Forward(m.host, h[0], h[1], backend.AsFrames(h[2]), h[3], h[4], nil)
+		}
+	}
+	if err := m.forwardTape(s, z, frames, mask, n, out, nil); err != nil {
+		return fmt.Errorf("ipa: IPA.Forward: %w", err)
+	}
+	return nil
+}
+
+// checkForward checks the lengths of the tensors of Forward or ForwardTape
+// (fn names it) against n and m's configuration.
+func (m *IPA[T]) checkForward(fn string, s, z, frames, mask backend.Tensor[T], n int, out backend.Tensor[T]) error {
 	if n < 1 {
-		return fmt.Errorf("ipa: IPA.Forward: N = %d, want ≥ 1: %w", n, num.ErrShape)
+		return fmt.Errorf("ipa: %s: N = %d, want ≥ 1: %w", fn, n, num.ErrShape)
 	}
 	cs, cz := m.cfg.CS, m.cfg.CZ
 	for _, a := range []struct {
@@ -245,19 +284,11 @@ func (m *IPA[T]) Forward(s, z, frames, mask backend.Tensor[T], n int, out backen
 			want *= d
 		}
 		if backend.Absent(a.t) {
-			return fmt.Errorf("ipa: IPA.Forward: %s is missing, want %v = %d elements: %w", a.what, a.shape, want, num.ErrShape)
+			return fmt.Errorf("ipa: %s: %s is missing, want %v = %d elements: %w", fn, a.what, a.shape, want, num.ErrShape)
 		}
 		if got := a.t.Len(); got != want {
-			return fmt.Errorf("ipa: IPA.Forward: %s has %d elements, want %v = %d: %w", a.what, got, a.shape, want, num.ErrShape)
+			return fmt.Errorf("ipa: %s: %s has %d elements, want %v = %d: %w", fn, a.what, got, a.shape, want, num.ErrShape)
 		}
-	}
-	if m.host != nil && !m.composed {
-		if h, ok := backend.HostSlices(s, z, frames, mask, out); ok {
-			return Forward(m.host, h[0], h[1], backend.AsFrames(h[2]), h[3], h[4], nil)
-		}
-	}
-	if err := m.forward(s, z, frames, mask, n, out); err != nil {
-		return fmt.Errorf("ipa: IPA.Forward: %w", err)
 	}
 	return nil
 }
@@ -272,15 +303,51 @@ const maxScratch = 1 << 25
 // float64 and makes the mean 0 (not 0/0) when every residue is masked.
 const tinyCount = 1e-30
 
-// forward is the composed path of Forward on checked arguments.
-func (m *IPA[T]) forward(s, z, frames, mask backend.Tensor[T], n int, out backend.Tensor[T]) error {
+// chunkRows returns the number of query rows of one chunk of the attention
+// for N = n: the pair bias and the logits of a chunk ([H, rows, N] each),
+// or in Backward the logits' and weights' gradients, stay within the
+// scratch limit.
+func (m *IPA[T]) chunkRows(n int) int {
+	limit := m.scratch
+	if limit <= 0 {
+		limit = maxScratch
+	}
+	return max(1, min(n, limit/(2*m.cfg.Heads*n)))
+}
+
+// firstErr returns the first error of the arenas, or nil.
+func firstErr[T num.Float](as ...*backend.Arena[T]) error {
+	for _, a := range as {
+		if err := a.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forwardTape is the composed path of Forward (t nil) and ForwardTape on
+// checked arguments. With a tape it keeps in t the centred frames, the
+// attention weights of every chunk, the attention's output points before
+// and after the inverse frame map, their norms and the output projection's
+// input; without one these are scratch (the weights of one chunk at a
+// time, the output points mapped in place).
+func (m *IPA[T]) forwardTape(s, z, frames, mask backend.Tensor[T], n int, out backend.Tensor[T], t *IPATape[T]) error {
 	k, cfg := m.k, m.cfg
-	cs, cz, h, c, pq, pv := cfg.CS, cfg.CZ, cfg.Heads, cfg.Channels, cfg.QueryPoints, cfg.ValuePoints
+	cz, h, c, pq, pv := cfg.CZ, cfg.Heads, cfg.Channels, cfg.QueryPoints, cfg.ValuePoints
 	hc, hq3, hv3, hpv, fw := h*c, h*pq*3, h*pv*3, h*pv, cfg.outputWidth()
 	sw, wl := T(cfg.scalarWeight()), T(pairWeight())
 
 	sc := backend.NewArena(k)
 	defer sc.Free()
+	keep := sc // the tape's tensors, handed to t at the end
+	if t != nil {
+		keep = backend.NewArena(k)
+		defer func() {
+			if t.own != keep {
+				keep.Free()
+			}
+		}()
+	}
 	v := backend.NewArena(k)
 
 	// Constants: ones [max(N·H·P_v, 3·P_q)] and ω_h for every residue [N, H].
@@ -298,9 +365,9 @@ func (m *IPA[T]) forward(s, z, frames, mask backend.Tensor[T], n int, out backen
 
 	// The frames relative to the mean translation c of the present
 	// residues: c = Σ m_i t_i / Σ m_i, t'_i = t_i − c.
-	fc, sum, cnt, cen := sc.Alloc(12*n), sc.Alloc(3), sc.Alloc(1), sc.Alloc(3)
-	if sc.Err() != nil {
-		return sc.Err()
+	fc, sum, cnt, cen := keep.Alloc(12*n), sc.Alloc(3), sc.Alloc(1), sc.Alloc(3)
+	if err := firstErr(sc, keep); err != nil {
+		return err
 	}
 	trans, fcTrans := v.View(frames, 9, 12*n-9), v.View(fc, 9, 12*n-9)
 	if v.Err() != nil {
@@ -329,21 +396,8 @@ func (m *IPA[T]) forward(s, z, frames, mask backend.Tensor[T], n int, out backen
 	if sc.Err() != nil {
 		return sc.Err()
 	}
-	for _, p := range []struct {
-		y, w, b  backend.Tensor[T]
-		out, pts int // output width; points per residue (0: not points)
-	}{
-		{q, m.qW, m.qB, hc, 0}, {kk, m.kW, m.kB, hc, 0}, {vv, m.vW, m.vB, hc, 0},
-		{qg, m.qpW, m.qpB, hq3, h * pq}, {kg, m.kpW, m.kpB, hq3, h * pq}, {vg, m.vpW, m.vpB, hv3, hpv},
-	} {
-		if err := k.Linear(p.y, s, n, cs, p.out, p.w, p.b); err != nil {
-			return err
-		}
-		if p.pts > 0 {
-			if err := k.RigidMap(backend.Apply, p.y, fc, p.y, n, p.pts); err != nil {
-				return err
-			}
-		}
+	if err := m.project(s, fc, n, q, kk, vv, qg, kg, vg, nil); err != nil {
+		return err
 	}
 	// ω_h·q_g, and ω_h·|k_g|² (the sum of squares as a product with ones).
 	if err := k.ScaleRows(qg, qg, omegaRep, n*h, 3*pq); err != nil {
@@ -364,24 +418,35 @@ func (m *IPA[T]) forward(s, z, frames, mask backend.Tensor[T], n int, out backen
 	}
 
 	// Attention, a chunk of query rows at a time: outputs o [N, H, C],
-	// o_g [N, H, P_v, 3] and the pair output [N, H, c_z].
-	o, og, pair := sc.Alloc(n*hc), sc.Alloc(n*hv3), sc.Alloc(n*h*cz)
-	if sc.Err() != nil {
-		return sc.Err()
+	// o_g [N, H, P_v, 3] and the pair output [N, H, c_z]; the tape keeps
+	// the weights of every chunk, [H, rows, N] each, one after the other.
+	rows := m.chunkRows(n)
+	o, og, pair := sc.Alloc(n*hc), keep.Alloc(n*hv3), sc.Alloc(n*h*cz)
+	var a backend.Tensor[T]
+	if t != nil {
+		a = keep.Alloc(h * n * n)
 	}
-	if err := m.attend(n, z, mask, q, kk, vv, qg, kg, vg, kn, omm, ones, o, og, pair, sw, wl); err != nil {
+	if err := firstErr(sc, keep); err != nil {
+		return err
+	}
+	if err := m.attend(n, rows, z, mask, q, kk, vv, qg, kg, vg, kn, omm, ones, a, o, og, pair, sw, wl); err != nil {
 		return err
 	}
 
-	// The output points in the local frames [N, H·P_v, 3] and their norms.
-	if err := k.RigidMap(backend.InvertApply, og, fc, og, n, hpv); err != nil {
+	// The output points in the local frames [N, H·P_v, 3] (in place
+	// without a tape) and their norms.
+	ogl := og
+	if t != nil {
+		ogl = keep.Alloc(n * hv3)
+	}
+	pm, rstd, norm := sc.Alloc(n*hpv*6), sc.Alloc(n*hpv), keep.Alloc(n*hpv)
+	if err := firstErr(sc, keep); err != nil {
 		return err
 	}
-	pm, rstd, norm := sc.Alloc(n*hpv*6), sc.Alloc(n*hpv), sc.Alloc(n*hpv)
-	if sc.Err() != nil {
-		return sc.Err()
+	if err := k.RigidMap(backend.InvertApply, ogl, fc, og, n, hpv); err != nil {
+		return err
 	}
-	if err := k.Linear(pm, og, n*hpv, 3, 6, m.normW, nil); err != nil {
+	if err := k.Linear(pm, ogl, n*hpv, 3, 6, m.normW, nil); err != nil {
 		return err
 	}
 	if err := k.LayerNorm(pm, pm, n*hpv, 6, m.lnScale, m.lnOffset, T(cfg.Eps), nil, rstd); err != nil {
@@ -397,11 +462,11 @@ func (m *IPA[T]) forward(s, z, frames, mask backend.Tensor[T], n int, out backen
 
 	// The features [N, F] in Forward's channel order, assembled
 	// feature-major (each part a block of rows of [F, N]) and transposed.
-	featT, pts := sc.Alloc(fw*n), sc.Alloc(n*hv3)
-	if sc.Err() != nil {
-		return sc.Err()
+	featT, pts, feat := sc.Alloc(fw*n), sc.Alloc(n*hv3), keep.Alloc(n*fw)
+	if err := firstErr(sc, keep); err != nil {
+		return err
 	}
-	if err := k.Transpose(pts, og, n, hpv, 3, 1); err != nil { // [N, 3, H·P_v]
+	if err := k.Transpose(pts, ogl, n, hpv, 3, 1); err != nil { // [N, 3, H·P_v]
 		return err
 	}
 	off := 0
@@ -418,35 +483,71 @@ func (m *IPA[T]) forward(s, z, frames, mask backend.Tensor[T], n int, out backen
 		}
 		off += part.w
 	}
-	feat := sc.Alloc(n * fw)
-	if sc.Err() != nil {
-		return sc.Err()
-	}
 	if err := k.Transpose(feat, featT, 1, fw, n, 1); err != nil {
 		return err
 	}
-	return k.Linear(out, feat, n, fw, cs, m.outW, m.outB)
+	if err := k.Linear(out, feat, n, fw, m.cfg.CS, m.outW, m.outB); err != nil {
+		return err
+	}
+	if t != nil {
+		t.rows, t.fc, t.a, t.og, t.ogl, t.norm, t.feat = rows, fc, a, og, ogl, norm, feat
+		t.own = keep
+	}
+	return nil
 }
 
-// attend computes the attention weights of the query rows a chunk at a
-// time and their outputs: o [N, H, C] = Σ_j a_ij v_j, og [N, H, P_v, 3] =
-// Σ_j a_ij v_g,j and pair [N, H, c_z] = Σ_j a_ij z_ij. q, kk, vv are the
-// scalar projections [N, H, C], qg (scaled by ω_h) and kg the global query
-// and key points [N, H, P_q, 3], vg the value points [N, H, P_v, 3], kn
-// [N, H] the ω_h·|k_g|², omm [N] the 1 − m_j and ones at least N ones.
-func (m *IPA[T]) attend(n int, z, mask, q, kk, vv, qg, kg, vg, kn, omm, ones, o, og, pair backend.Tensor[T], sw, wl T) error {
+// project computes the scalar projections q, kk, vv [N, H·C] of s and the
+// global points qg, kg [N, H·P_q, 3] and vg [N, H·P_v, 3] (Alg. 22 lines
+// 1–3), mapped by the centred frames fc. With local set, the points in
+// the local frames are kept in local's three tensors (query, key, value)
+// and the global ones written beside them (the same values); otherwise
+// they are mapped in place.
+func (m *IPA[T]) project(s, fc backend.Tensor[T], n int, q, kk, vv, qg, kg, vg backend.Tensor[T], local *[3]backend.Tensor[T]) error {
+	k, cfg := m.k, m.cfg
+	h, hc, pq, pv := cfg.Heads, cfg.Heads*cfg.Channels, cfg.QueryPoints, cfg.ValuePoints
+	for i, p := range []struct {
+		y, w, b  backend.Tensor[T]
+		out, pts int // output width; points per residue (0: not points)
+	}{
+		{q, m.qW, m.qB, hc, 0}, {kk, m.kW, m.kB, hc, 0}, {vv, m.vW, m.vB, hc, 0},
+		{qg, m.qpW, m.qpB, 3 * h * pq, h * pq}, {kg, m.kpW, m.kpB, 3 * h * pq, h * pq}, {vg, m.vpW, m.vpB, 3 * h * pv, h * pv},
+	} {
+		y := p.y
+		if p.pts > 0 && local != nil {
+			y = local[i-3]
+		}
+		if err := k.Linear(y, s, n, cfg.CS, p.out, p.w, p.b); err != nil {
+			return err
+		}
+		if p.pts > 0 {
+			if err := k.RigidMap(backend.Apply, p.y, fc, y, n, p.pts); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// attend computes the attention weights of the query rows a chunk of rows
+// at a time and their outputs: o [N, H, C] = Σ_j a_ij v_j, og [N, H, P_v,
+// 3] = Σ_j a_ij v_g,j and pair [N, H, c_z] = Σ_j a_ij z_ij. q, kk, vv are
+// the scalar projections [N, H, C], qg (scaled by ω_h) and kg the global
+// query and key points [N, H, P_q, 3], vg the value points [N, H, P_v, 3],
+// kn [N, H] the ω_h·|k_g|², omm [N] the 1 − m_j and ones at least N ones.
+// When a is not nil ([H·N·N]) the weights of the chunk of rows from i0 on
+// are left in a from i0·H·N on ([H, rows, N]); otherwise each chunk's
+// overwrite a scratch tensor.
+func (m *IPA[T]) attend(n, rows int, z, mask, q, kk, vv, qg, kg, vg, kn, omm, ones, a, o, og, pair backend.Tensor[T], sw, wl T) error {
 	k, cfg := m.k, m.cfg
 	cz, h, c, pq, pv := cfg.CZ, cfg.Heads, cfg.Channels, cfg.QueryPoints, cfg.ValuePoints
 	hc, hq3, hv3 := h*c, h*pq*3, h*pv*3
-	limit := m.scratch
-	if limit <= 0 {
-		limit = maxScratch
-	}
-	rows := max(1, min(n, limit/(2*h*n)))
 	sc := backend.NewArena(k)
 	defer sc.Free()
 	v := backend.NewArena(k)
-	zb, lg := sc.Alloc(rows*n*h), sc.Alloc(h*rows*n)
+	zb, lg := sc.Alloc(rows*n*h), a
+	if a == nil {
+		lg = sc.Alloc(h * rows * n)
+	}
 	if sc.Err() != nil {
 		return sc.Err()
 	}
@@ -454,8 +555,12 @@ func (m *IPA[T]) attend(n int, z, mask, q, kk, vv, qg, kg, vg, kn, omm, ones, o,
 	for i0 := 0; i0 < n; i0 += rows {
 		r := min(rows, n-i0)
 		rn := r * n
+		lgOff := 0
+		if a != nil {
+			lgOff = i0 * h * n
+		}
 		zc := v.View(z, i0*n*cz, rn*cz)
-		zbv, lgv := v.View(zb, 0, rn*h), v.View(lg, 0, h*rn)
+		zbv, lgv := v.View(zb, 0, rn*h), v.View(lg, lgOff, h*rn)
 		qc, qgc, mc := v.View(q, i0*hc, r*hc), v.View(qg, i0*hq3, r*hq3), v.View(mask, i0, r)
 		oc, ogc, pc := v.View(o, i0*hc, r*hc), v.View(og, i0*hv3, r*hv3), v.View(pair, i0*h*cz, r*h*cz)
 		if v.Err() != nil {
