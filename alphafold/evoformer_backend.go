@@ -189,8 +189,8 @@ func (b *EvoformerBlock[T]) forward(msa, pair, msaMask, pairMask backend.Tensor[
 // EvoformerBlocks is a stack of Evoformer (or extra-MSA) blocks on a
 // backend, the backend counterpart of EvoformerStack for inference: it runs
 // every block in order with the representations staying on the backend.
-// It is inference only; train block by block with EvoformerBlock.ForwardTape
-// and Backward, or on the CPU with EvoformerStack.
+// ForwardTape and Backward (evoformer_backend_grad.go) train it on the
+// backend (without dropout).
 type EvoformerBlocks[T num.Float] struct {
 	k      backend.Kernels[T]
 	cfg    EvoformerConfig

@@ -399,3 +399,83 @@ func (b *EvoformerBlock[T]) backward(t *EvoformerBlockTape[T], dm, dz backend.Te
 	}
 	return nil
 }
+
+// EvoformerBlocksTape records on the backend what EvoformerBlocks.Backward
+// needs from one ForwardTape call: one EvoformerBlockTape per block (each
+// holds its block's residual stream, so the stack's in-place updates
+// lose nothing). A zero tape is ready to use.
+type EvoformerBlocksTape[T num.Float] struct {
+	bs    *EvoformerBlocks[T]
+	tapes []EvoformerBlockTape[T]
+	valid bool
+}
+
+// Free releases the tapes of every block; the tape is then empty.
+func (t *EvoformerBlocksTape[T]) Free() {
+	for i := range t.tapes {
+		t.tapes[i].Free()
+	}
+	*t = EvoformerBlocksTape[T]{}
+}
+
+// ForwardTape runs the blocks in order as Forward does, each through
+// EvoformerBlock.ForwardTape, recording in tape what Backward needs: the
+// stack of Evoformer (Algorithm 6) or extra-MSA (Algorithm 18) blocks for
+// training on a backend, without dropout. The memory is that of the
+// blocks' tapes (about four MSA-sized and six pair-sized tensors a block).
+//
+// The error wraps ErrConfig for a closed stack or a nil tape, num.ErrShape
+// for a length that does not match s and n, and the blocks' errors; the
+// tape is then empty.
+func (bs *EvoformerBlocks[T]) ForwardTape(msa, pair, msaMask, pairMask backend.Tensor[T], s, n int, tape *EvoformerBlocksTape[T]) error {
+	if bs.st == nil {
+		return fmt.Errorf("alphafold: EvoformerBlocks.ForwardTape on a closed stack: %w", ErrConfig)
+	}
+	if tape == nil {
+		return fmt.Errorf("alphafold: EvoformerBlocks.ForwardTape: nil tape: %w", ErrConfig)
+	}
+	tape.Free()
+	if err := bkCheckBlockInputs(bs.cfg, msa, pair, msaMask, pairMask, s, n); err != nil {
+		return err
+	}
+	tape.tapes = make([]EvoformerBlockTape[T], len(bs.blocks))
+	for i, b := range bs.blocks {
+		if err := b.ForwardTape(msa, pair, msaMask, pairMask, s, n, &tape.tapes[i]); err != nil {
+			tape.Free()
+			return fmt.Errorf("alphafold: Evoformer stack block %d: %w", i, err)
+		}
+	}
+	tape.bs, tape.valid = bs, true
+	return nil
+}
+
+// Backward computes the gradients of a scalar loss through the stack whose
+// ForwardTape call filled tape, with the convention of
+// EvoformerStack.Backward: on entry dmsa and dpair hold ∂L/∂ of the
+// stack's outputs, on return ∂L/∂ of its inputs; the parameter gradients
+// are accumulated into grad's blocks when grad is not nil. It runs the
+// blocks' Backward from the last block to the first.
+//
+// The error wraps ErrConfig for a closed stack, a nil or empty tape or one
+// filled by another stack, or a grad with another number of blocks, and
+// the blocks' errors.
+func (bs *EvoformerBlocks[T]) Backward(tape *EvoformerBlocksTape[T], dmsa, dpair backend.Tensor[T], grad *EvoformerStack[T]) error {
+	switch {
+	case bs.st == nil:
+		return fmt.Errorf("alphafold: EvoformerBlocks.Backward on a closed stack: %w", ErrConfig)
+	case tape == nil || !tape.valid || tape.bs != bs:
+		return fmt.Errorf("alphafold: EvoformerBlocks.Backward needs a tape filled by this stack's ForwardTape: %w", ErrConfig)
+	case grad != nil && len(grad.Blocks) != len(bs.blocks):
+		return fmt.Errorf("alphafold: EvoformerBlocks.Backward: grad has %d blocks, the stack %d: %w", len(grad.Blocks), len(bs.blocks), ErrConfig)
+	}
+	for i := len(bs.blocks) - 1; i >= 0; i-- {
+		var g *EvoformerBlockParams[T]
+		if grad != nil {
+			g = grad.Blocks[i]
+		}
+		if err := bs.blocks[i].Backward(&tape.tapes[i], dmsa, dpair, g); err != nil {
+			return fmt.Errorf("alphafold: Evoformer stack block %d: %w", i, err)
+		}
+	}
+	return nil
+}

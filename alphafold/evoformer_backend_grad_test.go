@@ -353,3 +353,72 @@ func TestEvoformerBlockBackendBackwardErrors(t *testing.T) {
 	var zero EvoformerBlockTape[float64]
 	zero.Free() // a zero tape may be freed
 }
+
+// TestEvoformerBlocksBackendBackward checks EvoformerBlocks.ForwardTape and
+// Backward, a two-block stack of each kind, against EvoformerStack.Forward
+// (rng = nil) and Backward on every backend of the build. The tolerances
+// are TestEvoformerBlockBackendBackward's doubled (two blocks compound the
+// round-off of one).
+func TestEvoformerBlocksBackendBackward(t *testing.T) {
+	t.Run("float64", func(t *testing.T) { testEvoformerBlocksBackward[float64](t, 2e-11) })
+	t.Run("float32", func(t *testing.T) { testEvoformerBlocksBackward[float32](t, 2e-4) })
+}
+
+func testEvoformerBlocksBackward[T num.Float](t *testing.T, tol float64) {
+	const s, n = 4, 5
+	for _, global := range []bool{false, true} {
+		cfg := bkBlockConfig(global, false)
+		st := &EvoformerStack[T]{Config: cfg}
+		for i := range 2 {
+			st.Blocks = append(st.Blocks, randomBlock[T](t, cfg, 111+uint64(i)))
+		}
+		in := bkBlockInputs(cfg, s, n, 113)
+		msaMask, pairMask := convertEvo[T](in.msaMask), convertEvo[T](in.pairMask)
+		wantM, wantZ := convertEvo[T](in.msa), convertEvo[T](in.pair)
+		var c EvoformerStackCache[T]
+		if err := st.Forward(wantM, wantZ, msaMask, pairMask, s, n, nil, &c); err != nil {
+			t.Fatal(err)
+		}
+		wantDm, wantDz, wantG := convertEvo[T](in.cotMSA), convertEvo[T](in.cotPair), st.ZerosLike()
+		if err := st.Backward(&c, wantDm, wantDz, wantG); err != nil {
+			t.Fatal(err)
+		}
+		for _, be := range backendtest.Backends[T](t) {
+			k := be.K
+			bs, err := NewEvoformerBlocks(k, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs.compose()
+			msa, pair := backendtest.Put(t, k, convertEvo[T](in.msa)), backendtest.Put(t, k, convertEvo[T](in.pair))
+			var tape EvoformerBlocksTape[T]
+			if err := bs.ForwardTape(msa, pair, backendtest.Put(t, k, msaMask), backendtest.Put(t, k, pairMask), s, n, &tape); err != nil {
+				t.Fatalf("%s global=%v: %v", be.Name, global, err)
+			}
+			if em, ez := bkRelErr(backendtest.Get(t, k, msa), wantM), bkRelErr(backendtest.Get(t, k, pair), wantZ); em > tol || ez > tol {
+				t.Errorf("%s global=%v: outputs differ from EvoformerStack.Forward by %.3g (msa), %.3g (pair)", be.Name, global, em, ez)
+			}
+			dm, dz := backendtest.Put(t, k, convertEvo[T](in.cotMSA)), backendtest.Put(t, k, convertEvo[T](in.cotPair))
+			g := st.ZerosLike()
+			if err := bs.Backward(&tape, dm, dz, g); err != nil {
+				t.Fatal(err)
+			}
+			eDm, eDz := bkRelErr(backendtest.Get(t, k, dm), wantDm), bkRelErr(backendtest.Get(t, k, dz), wantDz)
+			eG, worst := 0.0, ""
+			for i := range st.Blocks {
+				if e, w := bkGradErrors(t, bkArrays(g.Blocks[i].tensors()), bkArrays(wantG.Blocks[i].tensors())); e > eG {
+					eG, worst = e, w
+				}
+			}
+			t.Logf("%s global=%v: dmsa %.2e, dpair %.2e, parameters %.2e (%s)", be.Name, global, eDm, eDz, eG, worst)
+			if eDm > tol || eDz > tol || eG > tol {
+				t.Errorf("%s global=%v: gradients differ from EvoformerStack.Backward: dmsa %.3g, dpair %.3g, %s %.3g (> %g)", be.Name, global, eDm, eDz, worst, eG, tol)
+			}
+			if err := bs.Backward(&EvoformerBlocksTape[T]{}, dm, dz, nil); !errors.Is(err, ErrConfig) {
+				t.Errorf("Backward with an empty tape: error %v, want ErrConfig", err)
+			}
+			tape.Free()
+			bs.Close()
+		}
+	}
+}
