@@ -83,7 +83,7 @@ func (m *Embedder[T]) Close() {
 }
 
 // Forward computes the recycling embedder (supplement Algorithm 32) from
-// the previous pass's outputs and OVERWRITES msaOut and pairOut with the
+// the previous pass's outputs and overwrites msaOut and pairOut with the
 // two updates that the caller adds to the new pass's representations, as
 // the package's Forward does:
 //
