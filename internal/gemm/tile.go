@@ -48,38 +48,47 @@ func Tile[T num.Float](accumulate bool, m, n, k int, alpha T, a []T, lda int, b 
 	tile32(accumulate, m, n, k, float32(alpha), a32, lda, any(b).([]float32), ldb, any(c).([]float32), ldc)
 }
 
-// tile32 runs the micro-kernel over the 4×16 blocks of C and plain loops
-// over the edges. k > 0 and the slices are long enough (checked by Tile).
+// tile32 runs the micro-kernels over C: 4×16 blocks, then a 4×8 block
+// where 8 or more columns remain, one-row 1×16 and 1×8 kernels for the
+// last m mod 4 rows, and plain loops over the last n mod 8 columns. k > 0
+// and the slices are long enough (checked by Tile).
 func tile32(accumulate bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	acc := 0
 	if accumulate {
 		acc = 1
 	}
 	m4, n16 := m&^3, n&^15
+	n8 := n16
+	if n-n16 >= 8 {
+		n8 = n16 + 8
+	}
 	for i := 0; i < m4; i += 4 {
 		for j := 0; j < n16; j += 16 {
 			simd.Sgemm4x16(k, &a[i*lda], lda, &b[j], ldb, &c[i*ldc+j], ldc, alpha, acc)
 		}
-	}
-	edge := func(i, j int) {
-		var s float32
-		for p := 0; p < k; p++ {
-			s += a[i*lda+p] * b[p*ldb+j]
-		}
-		if accumulate {
-			c[i*ldc+j] += alpha * s
-		} else {
-			c[i*ldc+j] = alpha * s
-		}
-	}
-	for i := 0; i < m4; i++ {
-		for j := n16; j < n; j++ {
-			edge(i, j)
+		if n8 > n16 {
+			simd.Sgemm4x8(k, &a[i*lda], lda, &b[n16], ldb, &c[i*ldc+n16], ldc, alpha, acc)
 		}
 	}
 	for i := m4; i < m; i++ {
-		for j := 0; j < n; j++ {
-			edge(i, j)
+		for j := 0; j < n16; j += 16 {
+			simd.Sgemm1x16(k, &a[i*lda], &b[j], ldb, &c[i*ldc+j], alpha, acc)
+		}
+		if n8 > n16 {
+			simd.Sgemm1x8(k, &a[i*lda], &b[n16], ldb, &c[i*ldc+n16], alpha, acc)
+		}
+	}
+	for i := 0; i < m; i++ {
+		for j := n8; j < n; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				s += a[i*lda+p] * b[p*ldb+j]
+			}
+			if accumulate {
+				c[i*ldc+j] += alpha * s
+			} else {
+				c[i*ldc+j] = alpha * s
+			}
 		}
 	}
 }

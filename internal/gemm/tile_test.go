@@ -29,6 +29,11 @@ func TestTile(t *testing.T) {
 		{8, 48, 0, 2, 1, true},        // k = 0 accumulating: C unchanged
 		{17, 33, 100, 5, 0.5, true},
 		{1, 1, 1, 0, 1, false},
+		{4, 8, 128, 0, 1, true},     // 4×8 kernel: a head of 8 channels (p·v)
+		{1, 128, 8, 0, 0.35, false}, // one query row against 128 keys (1×16)
+		{1, 8, 128, 4, 1, true},     // one query row's p·v over 8 channels (1×8)
+		{7, 29, 5, 3, -1, true},     // every kernel and both edges
+		{3, 24, 2, 0, 1, false},     // one-row kernels only, 16 + 8 columns
 	} {
 		t.Run(fmt.Sprintf("%dx%dx%d", c.m, c.n, c.k), func(t *testing.T) {
 			lda, ldb, ldc := c.k+c.pad, c.n+c.pad, c.n+c.pad
