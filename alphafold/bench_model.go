@@ -125,6 +125,13 @@ func RandomFeatures(n, s, se int, seed uint64) (*features.Features, error) {
 // one Predict of one pass (inference, no dropout) in dtype "float32" or
 // "float64". flops is the count of that call: ModelFlops plus HeadsFlops.
 func NewModelBench(config string, n, s, se int, dtype string) (run func() error, flops float64, err error) {
+	return NewModelBenchOptions(config, n, s, se, dtype, PredictOptions{})
+}
+
+// NewModelBenchOptions is NewModelBench with the Predict options of every
+// run: opt.Backend puts the two stacks on a backend (each run then uploads
+// them once, as Predict does; the upload is part of the timing).
+func NewModelBenchOptions(config string, n, s, se int, dtype string, opt PredictOptions) (run func() error, flops float64, err error) {
 	cfg, err := ModelBenchConfig(config)
 	if err != nil {
 		return nil, 0, err
@@ -141,13 +148,13 @@ func NewModelBench(config string, n, s, se int, dtype string) (run func() error,
 		if err != nil {
 			return nil, 0, err
 		}
-		return func() error { _, err := m.Predict(context.Background(), f, PredictOptions{}); return err }, flops, nil
+		return func() error { _, err := m.Predict(context.Background(), f, opt); return err }, flops, nil
 	case "float64":
 		m, err := NewModel[float64](cfg, rng)
 		if err != nil {
 			return nil, 0, err
 		}
-		return func() error { _, err := m.Predict(context.Background(), f, PredictOptions{}); return err }, flops, nil
+		return func() error { _, err := m.Predict(context.Background(), f, opt); return err }, flops, nil
 	}
 	return nil, 0, fmt.Errorf("alphafold: model bench dtype %q, want float32 or float64: %w", dtype, ErrConfig)
 }

@@ -30,5 +30,7 @@ if [ -x "$root/.gpu/bin/foldkit" ]; then
   "$fk" bench -backend cuda -module msa_row_attention -n 256 -s 128 -repeats 10 | tee -a "$out/modules.jsonl"
   "$fk" bench -backend cuda -module msa_row_attention -n 384 -s 512 -repeats 10 | tee -a "$out/modules.jsonl"
   "$fk" bench -backend cuda -module evoformer_block -n 256 -s 128 -repeats 5 | tee -a "$out/modules.jsonl"
+  "$fk" bench -backend cuda -module model_full -n 256 -s 128 -repeats 3 | tee -a "$out/modules.jsonl"
+  "$fk" bench -module model_full -n 256 -s 128 -repeats 1 | tee -a "$out/modules.jsonl"   # the same on the CPU cores
 fi
 python3 "$root/benchmarks/cuda/compare.py" "$out/torch.json" "$out/go_bench.txt" "$out/modules.jsonl" | tee "$out/compare.json"

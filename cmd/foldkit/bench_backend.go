@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/foldkit/foldkit/alphafold"
 	"github.com/foldkit/foldkit/backend"
@@ -16,7 +17,7 @@ import (
 func backendBenchModules() []string {
 	return []string{"tri_att_starting", "tri_att_ending", "tri_mul_outgoing", "tri_mul_incoming",
 		"msa_row_attention", "msa_column_attention", "msa_column_global_attention",
-		"ipa", "evoformer_block", "extra_msa_block"}
+		"ipa", "evoformer_block", "extra_msa_block", "model_reduced", "model_full"}
 }
 
 // backendBench builds module on the backend of k for dtype, with AF2's
@@ -25,7 +26,9 @@ func backendBenchModules() []string {
 // its Forward and waits for the backend (Sync), the FLOP count of the CPU
 // bench of the same module and sizes (the same convention), and a function
 // that frees everything. s = 0 takes 128 sequences (1024 for the global
-// column attention and the extra-MSA block).
+// column attention and the extra-MSA block). model_reduced and model_full
+// time one Predict pass with PredictOptions.Backend (the two stacks on the
+// backend, everything else on the CPU).
 func backendBench(k backend.Pair, module string, n, s int, dtype string) (run func() error, flops float64, done func(), err error) {
 	known := false
 	for _, m := range backendBenchModules() {
@@ -39,6 +42,12 @@ func backendBench(k backend.Pair, module string, n, s int, dtype string) (run fu
 		if module == "msa_column_global_attention" || module == "extra_msa_block" {
 			s = 1024
 		}
+	}
+	if config, ok := strings.CutPrefix(module, "model_"); ok {
+		// One Predict pass with its two stacks on the backend (s·4 extra
+		// sequences, as the CPU model bench).
+		run, flops, err := alphafold.NewModelBenchOptions(config, n, s, 4*s, dtype, alphafold.PredictOptions{Backend: k})
+		return run, flops, func() {}, err
 	}
 	f, ok := benchModules()[module]
 	if !ok {
