@@ -48,6 +48,6 @@ if [ -z "${FOLDKIT_SKIP_CUDA_EMU:-}" ]; then
   bash internal/cuda/kernels/emu/run.sh | tail -1
   go test -tags foldkit_cudaemu ./internal/cuda/... ./backend/...
   go test -tags foldkit_cudaemu -run 'Backend' ./triangle ./msaattn ./ipa ./recycle ./alphafold
-  go test -tags foldkit_cudaemu -run 'RunModuleBackend|BenchBackend' ./cmd/foldkit
+  go test -tags foldkit_cudaemu -run 'RunModuleBackend|BenchBackend|PredictBackend' ./cmd/foldkit
   go test -tags foldkit_cudaemu ./examples/...
 fi
