@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pairs foldkit's Go CUDA benchmarks with torch_bench.py's results.
 
-Usage: compare.py torch.json go_bench.txt [modules.jsonl]
+Usage: compare.py torch.json go_bench.txt|- [modules.jsonl]
 modules.jsonl holds `foldkit bench -backend cuda` lines (one JSON object
 each), paired with torch_bench.py's module_<module>_n<N>[_s<S>] timings.
 Prints JSON: for every benchmark name both ran, foldkit's and PyTorch's
@@ -30,7 +30,7 @@ def parse_go(path):
 
 def main():
     torch = json.load(open(sys.argv[1]))
-    go = parse_go(sys.argv[2])
+    go = parse_go(sys.argv[2]) if sys.argv[2] != "-" else {}
     rows = {}
     for name, g in sorted(go.items()):
         tname = name.replace("_bias_mask_", "_bias_")

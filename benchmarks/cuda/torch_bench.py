@@ -28,7 +28,21 @@ import torch.nn.functional as F
 REPS, WARM = 20, 3
 
 
+DEV = "cuda"  # "cpu" with --cpu: the module timings on the CPU cores
+
+
 def timeit(f):
+    if DEV == "cpu":
+        import time
+        for _ in range(1):
+            f()
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            f()
+            times.append((time.perf_counter() - t0) * 1e3)
+        times.sort()
+        return times[len(times) // 2]
     for _ in range(WARM):
         f()
     torch.cuda.synchronize()
@@ -119,7 +133,7 @@ def matmul(results, name, m, n, k):
 
 def module_tri_att(results, n, ending=False, cz=128, h=4, c=32):
     """Triangle attention (Algorithms 13/14), OpenFold's formulation."""
-    dev, L = "cuda", torch.nn.Linear
+    dev, L = DEV, torch.nn.Linear
     ln = torch.nn.LayerNorm(cz).to(dev)
     lq, lk, lv = (L(cz, h * c, bias=False).to(dev) for _ in range(3))
     lg, lo, lb = L(cz, h * c).to(dev), L(h * c, cz).to(dev), L(cz, h, bias=False).to(dev)
@@ -141,12 +155,13 @@ def module_tri_att(results, n, ending=False, cz=128, h=4, c=32):
 
     name = "tri_att_ending" if ending else "tri_att_starting"
     results[f"module_{name}_n{n}"] = {"ms": timeit(f)}
-    torch.cuda.empty_cache()
+    if DEV == "cuda":
+        torch.cuda.empty_cache()
 
 
 def module_tri_mul(results, n, incoming=False, cz=128, ch=128):
     """Triangle multiplicative update (Algorithms 11/12), OpenFold's formulation."""
-    dev, L = "cuda", torch.nn.Linear
+    dev, L = DEV, torch.nn.Linear
     ln_in, ln_c = torch.nn.LayerNorm(cz).to(dev), torch.nn.LayerNorm(ch).to(dev)
     lap, lag, lbp, lbg = (L(cz, ch).to(dev) for _ in range(4))
     lgate, lout = L(cz, cz).to(dev), L(ch, cz).to(dev)
@@ -165,12 +180,13 @@ def module_tri_mul(results, n, incoming=False, cz=128, ch=128):
 
     name = "tri_mul_incoming" if incoming else "tri_mul_outgoing"
     results[f"module_{name}_n{n}"] = {"ms": timeit(f)}
-    torch.cuda.empty_cache()
+    if DEV == "cuda":
+        torch.cuda.empty_cache()
 
 
 def module_msa_row(results, s, n, cm=256, cz=128, h=8, c=32):
     """MSA row attention with pair bias (Algorithm 7), OpenFold's formulation."""
-    dev, L = "cuda", torch.nn.Linear
+    dev, L = DEV, torch.nn.Linear
     ln_m, ln_z = torch.nn.LayerNorm(cm).to(dev), torch.nn.LayerNorm(cz).to(dev)
     lq, lk, lv = (L(cm, h * c, bias=False).to(dev) for _ in range(3))
     lg, lo, lb = L(cm, h * c).to(dev), L(h * c, cm).to(dev), L(cz, h, bias=False).to(dev)
@@ -188,10 +204,25 @@ def module_msa_row(results, s, n, cm=256, cz=128, h=8, c=32):
         return lo(o.transpose(1, 2).reshape(s, n, h * c) * torch.sigmoid(lg(x)))
 
     results[f"module_msa_row_attention_n{n}_s{s}"] = {"ms": timeit(f)}
-    torch.cuda.empty_cache()
+    if DEV == "cuda":
+        torch.cuda.empty_cache()
 
 
 def main():
+    global DEV
+    if "--cpu" in sys.argv[1:]:
+        # The module timings only, on the CPU cores, to set beside
+        # `foldkit bench -module NAME -n N` on the same machine.
+        DEV = "cpu"
+        results = {}
+        with torch.no_grad():
+            for n in (128, 256):
+                module_tri_att(results, n)
+                module_tri_mul(results, n)
+            module_msa_row(results, 128, 256)
+        print(json.dumps({"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__,
+                          "results": results}, indent=1))
+        return 0
     if not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA device"}))
         return 1
