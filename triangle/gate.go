@@ -2,7 +2,6 @@ package triangle
 
 import (
 	"math"
-	"unsafe"
 
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/internal/simd"
@@ -13,25 +12,10 @@ import (
 // serves float64; the float32 loop uses the same exp approximation as the
 // assembly, so both paths give the same values to within a float32 ulp.
 
-// is32 reports whether T is a 4-byte float (the check folds to a constant
-// in each instantiation).
-func is32[T num.Float]() bool {
-	var z T
-	return unsafe.Sizeof(z) == 4
-}
-
-// as32 reinterprets a []T whose element is a 4-byte float as []float32.
-func as32[T num.Float](x []T) []float32 {
-	if len(x) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&x[0])), len(x))
-}
-
 // sigmoid returns 1/(1+exp(−x)): through math.Exp for float64, and through
 // exp32 (Cephes' expf, the algorithm of the assembly kernels) for float32.
 func sigmoid[T num.Float](x T) T {
-	if is32[T]() {
+	if num.Is32[T]() {
 		return T(1 / (1 + exp32(-float32(x))))
 	}
 	return num.Sigmoid(x)
@@ -63,8 +47,8 @@ func exp32(x float32) float32 {
 // All slices have len(dst) elements.
 func gateMask[T num.Float](dst, x, y, m []T, bx, by T) {
 	i := 0
-	if is32[T]() {
-		i = simd.GateMask(as32(dst), as32(x), as32(y), as32(m), float32(bx), float32(by))
+	if num.Is32[T]() {
+		i = simd.GateMask(num.As32(dst), num.As32(x), num.As32(y), num.As32(m), float32(bx), float32(by))
 	}
 	x, y, m = x[:len(dst)], y[:len(dst)], m[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -76,8 +60,8 @@ func gateMask[T num.Float](dst, x, y, m []T, bx, by T) {
 // Algorithms 11 and 12 (line 4) on one pair row. dst may be x or y.
 func gateVec[T num.Float](dst, x, y, bx, by []T) {
 	i := 0
-	if is32[T]() {
-		i = simd.GateVec(as32(dst), as32(x), as32(y), as32(bx), as32(by))
+	if num.Is32[T]() {
+		i = simd.GateVec(num.As32(dst), num.As32(x), num.As32(y), num.As32(bx), num.As32(by))
 	}
 	x, y, bx, by = x[:len(dst)], y[:len(dst)], bx[:len(dst)], by[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -88,8 +72,8 @@ func gateVec[T num.Float](dst, x, y, bx, by []T) {
 // sigmoidVec sets dst[i] = σ(x[i]+b[i]). dst may be x.
 func sigmoidVec[T num.Float](dst, x, b []T) {
 	i := 0
-	if is32[T]() {
-		i = simd.SigmoidVec(as32(dst), as32(x), as32(b))
+	if num.Is32[T]() {
+		i = simd.SigmoidVec(num.As32(dst), num.As32(x), num.As32(b))
 	}
 	x, b = x[:len(dst)], b[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -100,8 +84,8 @@ func sigmoidVec[T num.Float](dst, x, b []T) {
 // sigmoidScalar sets dst[i] = σ(x[i]+b). dst may be x.
 func sigmoidScalar[T num.Float](dst, x []T, b T) {
 	i := 0
-	if is32[T]() {
-		i = simd.SigmoidScalar(as32(dst), as32(x), float32(b))
+	if num.Is32[T]() {
+		i = simd.SigmoidScalar(num.As32(dst), num.As32(x), float32(b))
 	}
 	x = x[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -114,8 +98,8 @@ func sigmoidScalar[T num.Float](dst, x []T, b T) {
 // len(s1) elements.
 func moments[T num.Float](s1, s2, x, k []T) {
 	i := 0
-	if is32[T]() {
-		i = simd.Moments(as32(s1), as32(s2), as32(x), as32(k))
+	if num.Is32[T]() {
+		i = simd.Moments(num.As32(s1), num.As32(s2), num.As32(x), num.As32(k))
 	}
 	s2, x, k = s2[:len(s1)], x[:len(s1)], k[:len(s1)]
 	for ; i < len(s1); i++ {
@@ -129,8 +113,8 @@ func moments[T num.Float](s1, s2, x, k []T) {
 // map on one channel row.
 func normAffine[T num.Float](dst, x, m, r []T, s, o T) {
 	i := 0
-	if is32[T]() {
-		i = simd.NormAffine(as32(dst), as32(x), as32(m), as32(r), float32(s), float32(o))
+	if num.Is32[T]() {
+		i = simd.NormAffine(num.As32(dst), num.As32(x), num.As32(m), num.As32(r), float32(s), float32(o))
 	}
 	x, m, r = x[:len(dst)], m[:len(dst)], r[:len(dst)]
 	for ; i < len(dst); i++ {
@@ -141,8 +125,8 @@ func normAffine[T num.Float](dst, x, m, r []T, s, o T) {
 // add sets dst[i] += x[i].
 func add[T num.Float](dst, x []T) {
 	i := 0
-	if is32[T]() {
-		i = simd.Add(as32(dst), as32(x))
+	if num.Is32[T]() {
+		i = simd.Add(num.As32(dst), num.As32(x))
 	}
 	x = x[:len(dst)]
 	for ; i < len(dst); i++ {

@@ -134,7 +134,7 @@ func checkPair[T num.Float](z, mask []T, n, cz int, out []T) error {
 // of gate_amd64.s (the same two-pass statistics as nn.LayerNorm, summed in
 // eight lanes), others through nn.LayerNorm.
 func normInput[T num.Float](ln *nn.LayerNormParams[T], x, z []T, rows, c int, mean, rstd []T) error {
-	if !is32[T]() || !vecLayerNorm32(as32(x), as32(z), rows, c, as32(ln.Scale), as32(ln.Offset), nn.LayerNormEps, as32(mean), as32(rstd)) {
+	if !num.Is32[T]() || !vecLayerNorm32(num.As32(x), num.As32(z), rows, c, num.As32(ln.Scale), num.As32(ln.Offset), nn.LayerNormEps, num.As32(mean), num.As32(rstd)) {
 		ln.Forward(x, z, rows, mean, rstd)
 	}
 	for r := range rows {

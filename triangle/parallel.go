@@ -84,7 +84,7 @@ func grow[T num.Float](x []T, n int) []T {
 
 // sizeOf returns the size of T in bytes.
 func sizeOf[T num.Float]() int {
-	if is32[T]() {
+	if num.Is32[T]() {
 		return 4
 	}
 	return 8

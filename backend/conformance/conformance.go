@@ -19,7 +19,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-	"unsafe"
 
 	"github.com/foldkit/foldkit/backend"
 	"github.com/foldkit/foldkit/internal/num"
@@ -38,18 +37,12 @@ type Tolerance struct {
 	Gemm        float64 // Gemm, GemmStridedBatched, Linear's products
 }
 
-// is32 reports whether T is a 4-byte float.
-func is32[T num.Float]() bool {
-	var z T
-	return unsafe.Sizeof(z) == 4
-}
-
 // Exact returns the tolerance of the CPU backend, which calls the CPU
 // kernels themselves: equality, except for matrix products, which are
 // compared with a float64 product. Their bound is γ_k = k·u for k ≤ 300
 // terms: float32 u = 6e-8 gives 2e-5, float64 u = 1.1e-16 gives 4e-14.
 func Exact[T num.Float]() Tolerance {
-	if is32[T]() {
+	if num.Is32[T]() {
 		return Tolerance{Gemm: 2e-5}
 	}
 	return Tolerance{Gemm: 4e-14}
@@ -71,7 +64,7 @@ func Exact[T num.Float]() Tolerance {
 //     products, for compilers that fuse anyway).
 //   - Gemm: as Exact.
 func Default[T num.Float]() Tolerance {
-	if is32[T]() {
+	if num.Is32[T]() {
 		return Tolerance{Elementwise: 5e-7, Rows: 2e-5, Attention: 5e-5, Rigid: 1e-6, Gemm: 2e-5}
 	}
 	return Tolerance{Elementwise: 5e-15, Rows: 1e-12, Attention: 1e-11, Rigid: 1e-14, Gemm: 4e-14}

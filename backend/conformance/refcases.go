@@ -166,7 +166,7 @@ func pairBiasBackward[T num.Float](t testing.TB, k backend.Kernels[T], dw, dzn, 
 
 // tolerances returns the case's (abs, rel) for T's outputs.
 func tolerances[T num.Float](m refcase.Meta) (abs, rel float64) {
-	if is32[T]() {
+	if num.Is32[T]() {
 		return m.Tol(1e-4, "float32", "abs"), m.Tol(1e-3, "float32", "rel")
 	}
 	return m.Tol(1e-9, "float64", "abs"), m.Tol(1e-7, "float64", "rel")
@@ -183,7 +183,7 @@ func compareGrad[T num.Float](t testing.TB, m refcase.Meta, what string, got []T
 	// max|want| of round-off size: the bound's scale is at least 1.
 	scale := max(1, refcase.MaxAbs(want))
 	switch {
-	case is32[T]():
+	case num.Is32[T]():
 		abs = m.Tol(1e-3, "grad", "float32 implementations", "rel_to_max_abs") * scale
 	case isParam:
 		// grad/params are stored rounded to float32: half an ulp of float32
@@ -259,7 +259,7 @@ func triangleCase[T num.Float](t *testing.T, k backend.Kernels[T], file, prefix 
 	want := load[float64](t, cs, "out/z_update", n, n, cz)
 	refcase.CompareSkip(t, "z_update", out, want, abs, rel, masked)
 	mabs := m.Tol(1e-6, "float64_positions_with_mask_0", "abs")
-	if is32[T]() {
+	if num.Is32[T]() {
 		mabs = m.Tol(7, "float32_positions_with_mask_0", "abs")
 	}
 	refcase.CompareSkip(t, "z_update (own mask 0)", out, want, mabs, 0, func(i int) bool { return !masked(i) })
@@ -270,7 +270,7 @@ func triangleCase[T num.Float](t *testing.T, k backend.Kernels[T], file, prefix 
 	// that difference reaches the gradient of every z and every parameter:
 	// a float32 run's gradients are not comparable with this case (the
 	// conformance tests compare them with the CPU's float32 kernels).
-	if is32[T]() {
+	if num.Is32[T]() {
 		return
 	}
 	wantGZ := load[float64](t, cs, "grad/in/z", n, n, cz)

@@ -2,26 +2,10 @@ package attn
 
 import (
 	"math"
-	"unsafe"
 
 	"github.com/foldkit/foldkit/internal/num"
 	"github.com/foldkit/foldkit/internal/simd"
 )
-
-// is32 reports whether T is a 4-byte float.
-func is32[T num.Float]() bool {
-	var z T
-	return unsafe.Sizeof(z) == 4
-}
-
-// as32 views a slice of a 4-byte float type as []float32 (T is float32 or
-// a type defined on it; is32[T]() must hold).
-func as32[T num.Float](x []T) []float32 {
-	if len(x) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*float32)(unsafe.Pointer(&x[0])), len(x))
-}
 
 // expShiftSum replaces every x in row by exp(x − shift) and returns their
 // sum. In float32 the vector kernels of package simd do all but the last
@@ -29,10 +13,10 @@ func as32[T num.Float](x []T) []float32 {
 // lanes) and num.Exp32 (under 1 ulp) the rest; float64 uses math.Exp.
 func expShiftSum[T num.Float](row []T, shift T) T {
 	var sum T
-	if is32[T]() {
+	if num.Is32[T]() {
 		j0 := 0
 		if simd.Available {
-			sum = T(simd.ExpShiftSum(as32(row), float32(shift)))
+			sum = T(simd.ExpShiftSum(num.As32(row), float32(shift)))
 			j0 = len(row) &^ 7
 		}
 		for j, x := range row[j0:] {
@@ -53,10 +37,10 @@ func expShiftSum[T num.Float](row []T, shift T) T {
 // expShiftScale replaces every x in row by exp(x − shift)·scale, with
 // expShiftSum's exponentials.
 func expShiftScale[T num.Float](row []T, shift, scale T) {
-	if is32[T]() {
+	if num.Is32[T]() {
 		j0 := 0
 		if simd.Available {
-			simd.ExpShiftScale(as32(row), float32(shift), float32(scale))
+			simd.ExpShiftScale(num.As32(row), float32(shift), float32(scale))
 			j0 = len(row) &^ 7
 		}
 		for j, x := range row[j0:] {

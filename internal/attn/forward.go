@@ -217,8 +217,8 @@ func logits[T num.Float](p *Problem[T], b, h, q0, nq, k0, nk int, s, mb []T, pk 
 // finite (inputs are checked), so a plain comparison does; the max builtin's
 // NaN and signed-zero handling costs as much as the exponentials here.
 func rowMax[T num.Float](row []T, m T) T {
-	if is32[T]() && simd.Available {
-		m = T(simd.Max(as32(row), float32(m)))
+	if num.Is32[T]() && simd.Available {
+		m = T(simd.Max(num.As32(row), float32(m)))
 		row = row[len(row)&^7:]
 	}
 	for _, x := range row {

@@ -261,9 +261,9 @@ func GatedForward[T num.Float](p *GatedParams[T], x []T, xL Layout, batch, l int
 			}
 			gate := row[3*hc:]
 			j0 := 0
-			if is32[T]() {
+			if num.Is32[T]() {
 				// AVX2 sigmoid (two float32 ulp) on all but the tail.
-				j0 = simd.SigmoidVec(as32(gate), as32(gate), as32(p.GatingB))
+				j0 = simd.SigmoidVec(num.As32(gate), num.As32(gate), num.As32(p.GatingB))
 			}
 			for j, b := range p.GatingB[j0:] {
 				gate[j0+j] = num.Sigmoid(gate[j0+j] + b)

@@ -25,8 +25,7 @@ func elementwise(n int, f func(lo, hi int)) {
 // Sigmoid panics with an error wrapping num.ErrShape if len(y) != len(x).
 func Sigmoid[T num.Float](y, x []T) {
 	mustLen("Sigmoid", "y", len(y), len(x), "len(x)")
-	var z T
-	is32 := unsafe.Sizeof(z) == 4
+	is32 := num.Is32[T]()
 	elementwise(len(x), func(lo, hi int) {
 		xs, ys := x[lo:hi], y[lo:hi]
 		ys = ys[:len(xs)]

@@ -91,3 +91,19 @@ var exp2Frac = [32]float64{
 	1.9152065613971474, // 2^(30/32)
 	1.9571441241754002, // 2^(31/32)
 }
+
+// Is32 reports whether T is a 4-byte float (float32 or a type defined on
+// it): the test of the float32 fast paths of the kernels.
+func Is32[T Float]() bool {
+	var z T
+	return unsafe.Sizeof(z) == 4
+}
+
+// As32 views x, whose element is a 4-byte float (Is32[T]() holds), as a
+// []float32 sharing its storage, for the float32-only kernels.
+func As32[T Float](x []T) []float32 {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&x[0])), len(x))
+}
