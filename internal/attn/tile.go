@@ -6,11 +6,12 @@ import (
 )
 
 // packer runs the per-tile products of one worker. When gemm.Tile has its
-// own micro-kernel for T (float32 with AVX2 and FMA) it transposes the
-// operand that the kernel wants row-major into its scratch (at most one
-// TileK×C or TileQ×TileK tile) and calls gemm.Tile, so that the workers
-// never call the BLAS and run on every core; otherwise it calls gemm.Gemm
-// with the transposes, as the BLAS does them in place.
+// own micro-kernel for T (float32 with AVX2 and FMA) it gives the kernel
+// row-major operands: the keys and values of a whole (batch, head)
+// transposed once (wholeT), and a probability tile transposed into its
+// scratch (tn), and calls gemm.Tile, so that the workers never call the
+// BLAS and run on every core; otherwise it calls gemm.Gemm with the
+// transposes, as the BLAS does them in place.
 type packer[T num.Float] struct {
 	native bool
 	buf    []T
@@ -52,19 +53,12 @@ func (pk *packer[T]) nn(acc bool, m, n, k int, alpha T, a []T, lda int, b []T, l
 	gemm.Tile(acc, m, n, k, alpha, a, lda, b, ldb, c, ldc)
 }
 
-// nt sets C = alpha·A·Bᵀ (+ C when acc): A m×k, B n×k.
+// nt sets C = alpha·A·Bᵀ (+ C when acc), A m×k, B n×k, through the BLAS,
+// which transposes in place. It is the path without the micro-kernel: with
+// it, the callers multiply by the transpose of the whole (batch, head)
+// that wholeT keeps, through nn.
 func (pk *packer[T]) nt(acc bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, c []T, ldc int) {
-	if !pk.native || k == 0 {
-		gemm.Gemm(false, true, m, n, k, alpha, a, lda, b, ldb, beta[T](acc), c, ldc)
-		return
-	}
-	bt := pk.scratch(k * n)
-	for j := 0; j < n; j++ {
-		for p, x := range b[j*ldb : j*ldb+k] {
-			bt[p*n+j] = x
-		}
-	}
-	gemm.Tile(acc, m, n, k, alpha, a, lda, bt, n, c, ldc)
+	gemm.Gemm(false, true, m, n, k, alpha, a, lda, b, ldb, beta[T](acc), c, ldc)
 }
 
 // tn sets C = alpha·Aᵀ·B (+ C when acc): A k×m, B k×n.
