@@ -4,6 +4,7 @@ package backend
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/foldkit/foldkit/internal/cuda"
 	"github.com/foldkit/foldkit/internal/num"
@@ -18,7 +19,7 @@ func (g *gpu[T]) Transpose(dst, src Tensor[T], batch, rows, cols, block int) err
 		return err
 	}
 	if n := dst.Len(); n > 0 {
-		size := uintptr(n) * uintptr(elemBytes[T]())
+		size := uintptr(n) * unsafe.Sizeof(T(0))
 		d0, s0 := s[0].Ptr(), s[1].Ptr()
 		if d0 < s0+size && s0 < d0+size {
 			return fmt.Errorf("backend: Transpose: dst overlaps src: %w", num.ErrShape)
@@ -47,13 +48,4 @@ func (g *gpu[T]) DivRows(y, x, s Tensor[T], eps T, rows, c int) error {
 		return err
 	}
 	return cuda.DivRows(g.d, b[0], b[1], b[2], eps, rows, c)
-}
-
-// elemBytes returns the size of one element of T.
-func elemBytes[T num.Float]() int {
-	var z T
-	if _, ok := any(z).(float32); ok {
-		return 4
-	}
-	return 8
 }
