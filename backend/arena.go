@@ -195,3 +195,36 @@ func (g *Grads[T]) Flush() error {
 	}
 	return nil
 }
+
+// Arg is one tensor argument of a module's call and the shape it must
+// have, for CheckArgs.
+type Arg[T num.Float] struct {
+	Name     string
+	T        Tensor[T]
+	Shape    []int
+	Optional bool // an absent tensor is accepted
+}
+
+// CheckArgs returns an error wrapping num.ErrShape that names the first
+// argument that is absent (and not Optional) or whose length is not the
+// product of its Shape, and nil when every argument fits: the length
+// checks every module on the seam makes before it queues work. Callers
+// prefix the error with their package and method.
+func CheckArgs[T num.Float](args ...Arg[T]) error {
+	for _, a := range args {
+		n := 1
+		for _, d := range a.Shape {
+			n *= d
+		}
+		if absent(a.T) {
+			if a.Optional {
+				continue
+			}
+			return fmt.Errorf("%s is missing, want %v = %d elements: %w", a.Name, a.Shape, n, num.ErrShape)
+		}
+		if got := a.T.Len(); got != n {
+			return fmt.Errorf("%s has %d elements, want %v = %d: %w", a.Name, got, a.Shape, n, num.ErrShape)
+		}
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/foldkit/foldkit/backend"
@@ -90,5 +91,26 @@ func TestGrads(t *testing.T) {
 	var none *backend.Grads[float64]
 	if none.Acc(dst) != nil || none.Flush() != nil {
 		t.Error("a nil Grads made an accumulator or failed to flush")
+	}
+}
+
+// TestCheckArgs checks that CheckArgs accepts fitting and absent optional
+// tensors and names the first missing or mis-sized one.
+func TestCheckArgs(t *testing.T) {
+	x := backend.Host[float32](make([]float32, 6))
+	if err := backend.CheckArgs(backend.Arg[float32]{"x", x, []int{2, 3}, false}, backend.Arg[float32]{"y", nil, []int{4}, true}); err != nil {
+		t.Errorf("fitting arguments: %v", err)
+	}
+	for _, c := range []struct {
+		a    backend.Arg[float32]
+		want string
+	}{
+		{backend.Arg[float32]{"x", x, []int{2, 2}, false}, "x has 6 elements, want [2 2] = 4"},
+		{backend.Arg[float32]{"y", nil, []int{4}, false}, "y is missing, want [4] = 4 elements"},
+	} {
+		err := backend.CheckArgs(c.a)
+		if !errors.Is(err, num.ErrShape) || err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one wrapping num.ErrShape saying %q", c.a.Name, err, c.want)
+		}
 	}
 }

@@ -268,27 +268,14 @@ func (m *IPA[T]) checkForward(fn string, s, z, frames, mask backend.Tensor[T], n
 		return fmt.Errorf("ipa: %s: N = %d, want ≥ 1: %w", fn, n, num.ErrShape)
 	}
 	cs, cz := m.cfg.CS, m.cfg.CZ
-	for _, a := range []struct {
-		what  string
-		t     backend.Tensor[T]
-		shape []int
-	}{
-		{"single s", s, []int{n, cs}},
-		{"pair z", z, []int{n, n, cz}},
-		{"frames", frames, []int{n, 12}},
-		{"mask", mask, []int{n}},
-		{"output", out, []int{n, cs}},
-	} {
-		want := 1
-		for _, d := range a.shape {
-			want *= d
-		}
-		if backend.Absent(a.t) {
-			return fmt.Errorf("ipa: %s: %s is missing, want %v = %d elements: %w", fn, a.what, a.shape, want, num.ErrShape)
-		}
-		if got := a.t.Len(); got != want {
-			return fmt.Errorf("ipa: %s: %s has %d elements, want %v = %d: %w", fn, a.what, got, a.shape, want, num.ErrShape)
-		}
+	if err := backend.CheckArgs(
+		backend.Arg[T]{Name: "single s", T: s, Shape: []int{n, cs}},
+		backend.Arg[T]{Name: "pair z", T: z, Shape: []int{n, n, cz}},
+		backend.Arg[T]{Name: "frames", T: frames, Shape: []int{n, 12}},
+		backend.Arg[T]{Name: "mask", T: mask, Shape: []int{n}},
+		backend.Arg[T]{Name: "output", T: out, Shape: []int{n, cs}},
+	); err != nil {
+		return fmt.Errorf("ipa: %s: %w", fn, err)
 	}
 	return nil
 }

@@ -502,15 +502,8 @@ type tensorArg[T num.Float] struct {
 // not its shape's (num.ErrShape), naming it.
 func checkLens[T num.Float](module string, args ...tensorArg[T]) error {
 	for _, a := range args {
-		n := 1
-		for _, d := range a.shape {
-			n *= d
-		}
-		if backend.Absent(a.t) {
-			return fmt.Errorf("msaattn: %s: %s is missing, want %v = %d elements: %w", module, a.what, a.shape, n, num.ErrShape)
-		}
-		if got := a.t.Len(); got != n {
-			return fmt.Errorf("msaattn: %s: %s has %d elements, want %v = %d: %w", module, a.what, got, a.shape, n, num.ErrShape)
+		if err := backend.CheckArgs(backend.Arg[T]{Name: a.what, T: a.t, Shape: a.shape}); err != nil {
+			return fmt.Errorf("msaattn: %s: %w", module, err)
 		}
 	}
 	return nil

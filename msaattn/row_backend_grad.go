@@ -488,11 +488,8 @@ func checkTape(module string, none, foreign bool) error {
 // skipped.
 func checkOptLens[T num.Float](module string, args ...tensorArg[T]) error {
 	for _, a := range args {
-		if backend.Absent(a.t) {
-			continue
-		}
-		if err := checkLens(module, a); err != nil {
-			return err
+		if err := backend.CheckArgs(backend.Arg[T]{Name: a.what, T: a.t, Shape: a.shape, Optional: true}); err != nil {
+			return fmt.Errorf("msaattn: %s: %w", module, err)
 		}
 	}
 	return nil

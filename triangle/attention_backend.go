@@ -127,22 +127,12 @@ func checkPairTensors[T num.Float](fn string, z, mask, out backend.Tensor[T], n,
 	if n < 0 {
 		return fmt.Errorf("triangle: %s: N = %d, want ≥ 0: %w", fn, n, num.ErrShape)
 	}
-	for _, a := range []struct {
-		what  string
-		t     backend.Tensor[T]
-		want  int
-		shape string
-	}{
-		{"z", z, n * n * cz, fmt.Sprintf("[N,N,c_z] = [%d %d %d]", n, n, cz)},
-		{"mask", mask, n * n, fmt.Sprintf("[N,N] = [%d %d]", n, n)},
-		{"out", out, n * n * cz, fmt.Sprintf("[N,N,c_z] = [%d %d %d]", n, n, cz)},
-	} {
-		if backend.Absent(a.t) {
-			return fmt.Errorf("triangle: %s: %s is missing, want %s: %w", fn, a.what, a.shape, num.ErrShape)
-		}
-		if got := a.t.Len(); got != a.want {
-			return fmt.Errorf("triangle: %s: %s has %d elements, want %s (%d): %w", fn, a.what, got, a.shape, a.want, num.ErrShape)
-		}
+	if err := backend.CheckArgs(
+		backend.Arg[T]{Name: "z", T: z, Shape: []int{n, n, cz}},
+		backend.Arg[T]{Name: "mask", T: mask, Shape: []int{n, n}},
+		backend.Arg[T]{Name: "out", T: out, Shape: []int{n, n, cz}},
+	); err != nil {
+		return fmt.Errorf("triangle: %s: %w", fn, err)
 	}
 	return nil
 }

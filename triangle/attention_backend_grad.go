@@ -480,15 +480,11 @@ func (m *Att[T]) backward(t *AttTape[T], dout, dz backend.Tensor[T], grad *AttPa
 // checkGradTensors checks the tensors of a module's Backward (fn names it):
 // dout [n, n, cz], and dz of the same length unless it is absent.
 func checkGradTensors[T num.Float](fn string, dout, dz backend.Tensor[T], n, cz int) error {
-	shape := fmt.Sprintf("[N,N,c_z] = [%d %d %d]", n, n, cz)
-	if backend.Absent(dout) {
-		return fmt.Errorf("triangle: %s: dout is missing, want %s: %w", fn, shape, num.ErrShape)
-	}
-	if got := dout.Len(); got != n*n*cz {
-		return fmt.Errorf("triangle: %s: dout has %d elements, want %s (%d): %w", fn, got, shape, n*n*cz, num.ErrShape)
-	}
-	if !backend.Absent(dz) && dz.Len() != n*n*cz {
-		return fmt.Errorf("triangle: %s: dz has %d elements, want %s (%d): %w", fn, dz.Len(), shape, n*n*cz, num.ErrShape)
+	if err := backend.CheckArgs(
+		backend.Arg[T]{Name: "dout", T: dout, Shape: []int{n, n, cz}},
+		backend.Arg[T]{Name: "dz", T: dz, Shape: []int{n, n, cz}, Optional: true},
+	); err != nil {
+		return fmt.Errorf("triangle: %s: %w", fn, err)
 	}
 	return nil
 }
