@@ -298,20 +298,10 @@ func bkCheckBlockInputs[T num.Float](cfg EvoformerConfig, msa, pair, msaMask, pa
 
 // The helpers below are shared by the backend paths of this package.
 
-// bkAbsent reports whether t stands for an absent optional tensor: nil, or
-// a nil Host slice.
-func bkAbsent[T num.Float](t backend.Tensor[T]) bool {
-	if t == nil {
-		return true
-	}
-	h, ok := backend.AsHost(t)
-	return ok && h == nil
-}
-
 // bkCheck reports a missing tensor what, or one whose length is not n,
 // with an error wrapping num.ErrShape; shape describes the expected shape.
 func bkCheck[T num.Float](module, what string, t backend.Tensor[T], n int, shape string) error {
-	if t == nil {
+	if backend.Absent(t) {
 		return fmt.Errorf("alphafold: %s %s is missing, want %s = %d elements: %w", module, what, shape, n, num.ErrShape)
 	}
 	if t.Len() != n {
